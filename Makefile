@@ -1,0 +1,49 @@
+# Two commands do everything on a fresh machine:
+#   make run    build the environment, then anonymize the embedded sample photo into out/
+#   make test   build the environment, then run ruff, mypy and pytest
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+STAMP := $(VENV)/.faceveil-synced
+SAMPLE := src/faceveil/samples/grace_hopper.jpg
+
+.PHONY: env run test lint typecheck unit bench eval clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(STAMP): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $(STAMP)
+
+env: $(STAMP)
+
+run: env
+	mkdir -p out
+	$(VENV)/bin/faceveil image $(SAMPLE) -o out/grace_hopper.anonymized.jpg --json out/grace_hopper.json
+	@echo "anonymized sample written to out/grace_hopper.anonymized.jpg (faces: out/grace_hopper.json)"
+
+lint: env
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+typecheck: env
+	$(VENV)/bin/mypy
+
+unit: env
+	$(VENV)/bin/pytest
+
+test: lint typecheck unit
+
+bench: env
+	$(VENV)/bin/python benchmarks/photo_bench.py
+
+eval: env
+	$(VENV)/bin/faceveil eval ../shared/data/wider_dev/annotations.json
+	$(VENV)/bin/faceveil eval ../shared/data/mask_dev/annotations.json
+
+clean:
+	rm -rf $(VENV) $(TOOLS) out .pytest_cache .mypy_cache .ruff_cache

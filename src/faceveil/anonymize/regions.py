@@ -1,0 +1,81 @@
+"""Hidden regions: the scaled face boxes and their pixel masks (ellipse or box)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from faceveil.core.geometry import scale_boxes
+
+BoolMask = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class Region:
+    """One region to hide: its (unclipped) box, the pixel window inside the image, and its mask.
+
+    ``box`` may reach past the image border (a face cut by the border); ``window`` is the part
+    inside the image as integer ``(x1, y1, x2, y2)``; ``mask`` has the window's shape.
+    """
+
+    box: tuple[float, float, float, float]
+    window: tuple[int, int, int, int]
+    mask: BoolMask
+
+    @property
+    def size(self) -> float:
+        """The longer side of the unclipped box, in pixels."""
+        return max(self.box[2] - self.box[0], self.box[3] - self.box[1])
+
+
+def _window(box: npt.NDArray[np.float32], width: int, height: int) -> tuple[int, int, int, int]:
+    # floor/ceil: a pixel the region touches at all is inside the window (recall first)
+    x1 = max(0, int(np.floor(box[0])))
+    y1 = max(0, int(np.floor(box[1])))
+    x2 = min(width, int(np.ceil(box[2])))
+    y2 = min(height, int(np.ceil(box[3])))
+    return x1, y1, x2, y2
+
+
+def ellipse_mask(box: tuple[float, float, float, float], window: tuple[int, int, int, int]) -> BoolMask:
+    """Pixels of ``window`` whose centres lie in the ellipse inscribed in ``box``.
+
+    A pixel whose centre misses the ellipse by less than half a pixel is included too, so that
+    thin regions (a few pixels) are never left with holes.
+    """
+    x1, y1, x2, y2 = window
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    ax = max((box[2] - box[0]) / 2, 0.5) + 0.5
+    ay = max((box[3] - box[1]) / 2, 0.5) + 0.5
+    ys = (np.arange(y1, y2, dtype=np.float32) + 0.5 - cy) / ay
+    xs = (np.arange(x1, x2, dtype=np.float32) + 0.5 - cx) / ax
+    return np.asarray((ys[:, None] ** 2 + xs[None, :] ** 2) <= 1.0)
+
+
+def build_regions(
+    xyxy: npt.NDArray[np.float32], scale: float, shape: str, width: int, height: int
+) -> list[Region]:
+    """Regions for face boxes ``xyxy``: scaled by ``scale``, shaped, kept to the image."""
+    regions = []
+    for row in scale_boxes(xyxy, scale):
+        window = _window(row, width, height)
+        if window[2] <= window[0] or window[3] <= window[1]:
+            continue  # entirely outside the image
+        box = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+        if shape == "ellipse":
+            mask = ellipse_mask(box, window)
+        else:
+            mask = np.ones((window[3] - window[1], window[2] - window[0]), dtype=bool)
+        regions.append(Region(box=box, window=window, mask=mask))
+    return regions
+
+
+def union_mask(regions: list[Region], width: int, height: int) -> BoolMask:
+    """All hidden pixels of an image as one ``(H, W)`` mask."""
+    mask = np.zeros((height, width), dtype=bool)
+    for region in regions:
+        x1, y1, x2, y2 = region.window
+        mask[y1:y2, x1:x2] |= region.mask
+    return mask

@@ -1,0 +1,102 @@
+"""Command-line options shared by several subcommands, and their translation to config."""
+
+from __future__ import annotations
+
+import argparse
+
+from faceveil.config import (
+    MODES,
+    SHAPES,
+    AnonymizerConfig,
+    DetectorConfig,
+    ImageIOConfig,
+    MaskConfig,
+    parse_color,
+)
+from faceveil.detection.base import available_detectors
+
+
+def add_detector_options(parser: argparse.ArgumentParser) -> None:
+    """``--detector``, ``--preset``, ``--threshold``, ``--device``."""
+    group = parser.add_argument_group("detection")
+    group.add_argument(
+        "--detector",
+        default=None,
+        choices=available_detectors(),
+        metavar="NAME",
+        help=f"detector or preset: {', '.join(available_detectors())} (default: balanced)",
+    )
+    group.add_argument(
+        "--preset",
+        default=None,
+        choices=("fast", "balanced", "thorough"),
+        help="speed/recall trade-off; same as --detector PRESET (default: balanced)",
+    )
+    group.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="score threshold in [0, 1] (default: per detector, recall first)",
+    )
+    group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where models run")
+
+
+def add_mask_options(parser: argparse.ArgumentParser) -> None:
+    """``--mode``, ``--shape``, ``--mask-scale``, ``--color``, ``--strength``, ``--cells``, ``--box``."""
+    group = parser.add_argument_group("anonymization")
+    group.add_argument("--mode", default="blur", choices=MODES, help="how faces are hidden (default: blur)")
+    group.add_argument("--shape", default="ellipse", choices=SHAPES, help="region shape (default: ellipse)")
+    group.add_argument(
+        "--mask-scale",
+        type=float,
+        default=1.3,
+        help="scale the face box by this before hiding (default: 1.3)",
+    )
+    group.add_argument("--color", default="000000", metavar="RRGGBB", help="fill colour for --mode solid")
+    group.add_argument(
+        "--strength", type=float, default=0.2, help="blur sigma as a share of the face size (default: 0.2)"
+    )
+    group.add_argument("--cells", type=int, default=8, help="mosaic cells across a face for --mode pixelate")
+    group.add_argument("--box", action="store_true", help="draw a green outline around each hidden face")
+
+
+def add_io_options(parser: argparse.ArgumentParser) -> None:
+    """``--max-pixels``, ``--jpeg-quality``."""
+    group = parser.add_argument_group("files")
+    group.add_argument(
+        "--max-pixels",
+        type=int,
+        default=100_000_000,
+        help="refuse larger images before decoding (default: 100e6)",
+    )
+    group.add_argument("--jpeg-quality", type=int, default=95, help="JPEG/WebP output quality (default: 95)")
+
+
+def detector_config(args: argparse.Namespace) -> DetectorConfig:
+    """`DetectorConfig` from parsed options."""
+    name = args.detector or args.preset or "balanced"
+    return DetectorConfig(name=name, threshold=args.threshold, device=args.device)
+
+
+def mask_config(args: argparse.Namespace) -> MaskConfig:
+    """`MaskConfig` from parsed options."""
+    return MaskConfig(
+        mode=args.mode,
+        shape=args.shape,
+        scale=args.mask_scale,
+        color=parse_color(args.color),
+        blur_strength=args.strength,
+        cells=args.cells,
+        outline=args.box,
+    )
+
+
+def anonymizer_config(args: argparse.Namespace) -> AnonymizerConfig:
+    """`AnonymizerConfig` from parsed options (mask options default when a command has none)."""
+    mask = mask_config(args) if hasattr(args, "mode") else MaskConfig()
+    return AnonymizerConfig(detector=detector_config(args), mask=mask)
+
+
+def io_config(args: argparse.Namespace) -> ImageIOConfig:
+    """`ImageIOConfig` from parsed options."""
+    return ImageIOConfig(max_pixels=args.max_pixels, jpeg_quality=args.jpeg_quality)

@@ -1,0 +1,114 @@
+"""Typed, frozen configuration for the library. Every value is validated when built."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from faceveil.errors import ConfigError
+
+MODES = ("blur", "pixelate", "solid", "none")
+SHAPES = ("ellipse", "box")
+DEVICES = ("auto", "cpu", "cuda")
+
+Mode = Literal["blur", "pixelate", "solid", "none"]
+Shape = Literal["ellipse", "box"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+def check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:
+    """Raise `ConfigError` naming the valid choices when ``value`` is not one of them."""
+    if value not in choices:
+        raise ConfigError(f"unknown {kind} {value!r}; choose one of: {', '.join(choices)}")
+
+
+def parse_color(text: str) -> tuple[int, int, int]:
+    """Parse ``RRGGBB`` (optionally with a leading ``#``) into an ``(r, g, b)`` tuple."""
+    value = text.strip().removeprefix("#")
+    if len(value) != 6 or any(c not in "0123456789abcdefABCDEF" for c in value):
+        raise ConfigError(f"colour must be six hex digits RRGGBB (e.g. ff00ff), got {text!r}")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Which face detector to run and how.
+
+    Attributes:
+        name: a detector name from :func:`faceveil.detection.available_detectors` or a preset
+            (``fast``, ``balanced``, ``thorough``).
+        threshold: score threshold; None uses the detector's own recall-first default.
+        device: ``auto`` uses a GPU execution provider when one is installed, ``cpu`` never does.
+    """
+
+    name: str = "balanced"
+    threshold: float | None = None
+    device: Device = "auto"
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"threshold must lie in [0, 1], got {self.threshold}")
+        check_choice("device", self.device, DEVICES)
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """How each found face is hidden.
+
+    Attributes:
+        mode: ``blur`` (Gaussian), ``pixelate`` (mosaic), ``solid`` (fill colour) or ``none``.
+        shape: ``ellipse`` (inscribed in the scaled box) or ``box``.
+        scale: the face box is scaled by this factor about its centre before hiding.
+        color: fill colour for ``solid``, as ``(r, g, b)``.
+        blur_strength: Gaussian sigma as a share of the region's longer side (0.2 by default: a
+            200 px face is blurred with sigma 52 px, so no facial feature survives).
+        cells: mosaic cells along the region's longer side for ``pixelate``.
+        outline: draw a visible green outline around each hidden region.
+    """
+
+    mode: Mode = "blur"
+    shape: Shape = "ellipse"
+    scale: float = 1.3
+    color: tuple[int, int, int] = (0, 0, 0)
+    blur_strength: float = 0.2
+    cells: int = 8
+    outline: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("mode", self.mode, MODES)
+        check_choice("shape", self.shape, SHAPES)
+        if not 0.5 <= self.scale <= 4.0:
+            raise ConfigError(f"mask scale must lie in [0.5, 4], got {self.scale}")
+        if len(self.color) != 3 or any(not 0 <= int(c) <= 255 for c in self.color):
+            raise ConfigError(f"color must be three integers in [0, 255], got {self.color}")
+        if not 0.01 <= self.blur_strength <= 1.0:
+            raise ConfigError(f"blur strength must lie in [0.01, 1], got {self.blur_strength}")
+        if not 2 <= self.cells <= 64:
+            raise ConfigError(f"cells must lie in [2, 64], got {self.cells}")
+
+
+@dataclass(frozen=True)
+class ImageIOConfig:
+    """Limits and encoder settings for photo files.
+
+    Attributes:
+        max_pixels: images with more pixels are refused before they are decoded.
+        jpeg_quality: quality of JPEG (and lossy WebP/HEIC) output, 1-100.
+    """
+
+    max_pixels: int = 100_000_000
+    jpeg_quality: int = 95
+
+    def __post_init__(self) -> None:
+        if self.max_pixels < 1:
+            raise ConfigError(f"max_pixels must be positive, got {self.max_pixels}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ConfigError(f"jpeg_quality must lie in [1, 100], got {self.jpeg_quality}")
+
+
+@dataclass(frozen=True)
+class AnonymizerConfig:
+    """Everything an :class:`faceveil.Anonymizer` needs: which detector, and how to hide."""
+
+    detector: DetectorConfig = field(default_factory=DetectorConfig)
+    mask: MaskConfig = field(default_factory=MaskConfig)

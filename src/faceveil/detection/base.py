@@ -1,0 +1,87 @@
+"""The detector interface and the registry that builds detectors by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from faceveil.config import DetectorConfig
+from faceveil.core.detections import Detections
+from faceveil.errors import ConfigError
+
+RGBImage = npt.NDArray[np.uint8]
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """Finds faces in one RGB image. Boxes come back in that image's pixels."""
+
+    def detect(self, rgb: RGBImage) -> Detections:
+        """Return the faces in ``rgb`` (``(H, W, 3)`` uint8)."""
+        ...
+
+
+DetectorFactory = Callable[[DetectorConfig], Detector]
+
+
+def _centerface(config: DetectorConfig) -> Detector:
+    from faceveil.detection.centerface import CenterFace
+
+    return CenterFace(threshold=config.threshold, device=config.device)
+
+
+def _yunet(config: DetectorConfig) -> Detector:
+    from faceveil.detection.yunet import YuNet
+
+    return YuNet(threshold=config.threshold)
+
+
+def _blazeface_full(config: DetectorConfig) -> Detector:
+    from faceveil.detection.blazeface import BlazeFace
+
+    return BlazeFace(threshold=config.threshold, full_range=True)
+
+
+def _blazeface_short(config: DetectorConfig) -> Detector:
+    from faceveil.detection.blazeface import BlazeFace
+
+    return BlazeFace(threshold=config.threshold, full_range=False)
+
+
+def _preset(name: str) -> DetectorFactory:
+    def build(config: DetectorConfig) -> Detector:
+        from faceveil.detection.presets import build_preset
+
+        return build_preset(name, config)
+
+    return build
+
+
+#: Single models, by name. Each is imported only when built.
+DETECTORS: dict[str, DetectorFactory] = {
+    "centerface": _centerface,
+    "yunet": _yunet,
+    "blazeface": _blazeface_full,
+    "blazeface-short": _blazeface_short,
+}
+
+#: Pipelines that combine models (see :mod:`faceveil.detection.presets`).
+PRESETS: dict[str, DetectorFactory] = {name: _preset(name) for name in ("fast", "balanced", "thorough")}
+
+
+def available_detectors() -> tuple[str, ...]:
+    """Every name :func:`create_detector` accepts: presets first, then single models."""
+    return (*PRESETS, *DETECTORS)
+
+
+def create_detector(config: DetectorConfig | None = None) -> Detector:
+    """Build the detector ``config.name`` names; the error lists the valid names."""
+    config = config or DetectorConfig()
+    factory = PRESETS.get(config.name) or DETECTORS.get(config.name)
+    if factory is None:
+        names = ", ".join(available_detectors())
+        raise ConfigError(f"unknown detector {config.name!r}; choose one of: {names}")
+    return factory(config)

@@ -1,0 +1,1 @@
+"""Detector presets (placeholder replaced below)."""

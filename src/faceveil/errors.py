@@ -1,0 +1,68 @@
+"""The one exception tree of faceveil.
+
+Every error faceveil raises on purpose derives from :class:`FaceveilError`, so callers can catch
+all of them at once, or one family (bad input, bad configuration, a model that cannot run).
+"""
+
+from __future__ import annotations
+
+
+class FaceveilError(Exception):
+    """Base class of every error faceveil raises on purpose."""
+
+    #: A short, stable, machine-readable code (used in JSON reports and the API).
+    code = "error"
+
+
+class ConfigError(FaceveilError, ValueError):
+    """An option or configuration value is invalid; the message names the valid choices."""
+
+    code = "invalid_config"
+
+
+class InputError(FaceveilError):
+    """A user-supplied input cannot be processed."""
+
+    code = "invalid_input"
+
+
+class EmptyInputError(InputError):
+    """The input file is empty."""
+
+    code = "empty_input"
+
+
+class UnsupportedInputError(InputError):
+    """The input is not a supported media file (decided by its content, not its name)."""
+
+    code = "unsupported_input"
+
+
+class CorruptInputError(InputError):
+    """The input is truncated or damaged and cannot be decoded completely."""
+
+    code = "corrupt_input"
+
+
+class TooLargeInputError(InputError):
+    """The input is above a configured limit (pixels, bytes, duration); refused before decoding."""
+
+    code = "too_large"
+
+
+class OutputError(FaceveilError):
+    """The output cannot be written (unwritable path, would overwrite the input, unknown format)."""
+
+    code = "output_error"
+
+
+class ModelError(FaceveilError):
+    """A detection model cannot be loaded or run."""
+
+    code = "model_error"
+
+
+class ValidationError(FaceveilError, ValueError):
+    """A core object was built with inconsistent data (wrong shapes, dtypes or ranges)."""
+
+    code = "validation_error"

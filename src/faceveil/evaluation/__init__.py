@@ -1,0 +1,1 @@
+"""Scoring detector configurations on labelled photos (`faceveil eval`)."""

@@ -1,0 +1,1 @@
+"""End-to-end jobs built from the stages: read -> detect -> hide -> write."""
