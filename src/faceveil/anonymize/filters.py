@@ -80,8 +80,9 @@ class PixelateFilter:
             col_cell = _cell_index(region.box[0], x1, x2, cell)
             row_cell = _cell_index(region.box[1], y1, y2, cell)
             crop = image[y1:y2, x1:x2].astype(np.float64)
-            col_starts = np.flatnonzero(np.diff(col_cell, prepend=-1))
-            row_starts = np.flatnonzero(np.diff(row_cell, prepend=-1))
+            # a first pixel whose centre lies just before the box edge has cell -1: start there too
+            col_starts = np.flatnonzero(np.diff(col_cell, prepend=col_cell[0] - 1))
+            row_starts = np.flatnonzero(np.diff(row_cell, prepend=row_cell[0] - 1))
             sums = np.add.reduceat(np.add.reduceat(crop, row_starts, axis=0), col_starts, axis=1)
             rows = np.diff(np.append(row_starts, y2 - y1))
             cols = np.diff(np.append(col_starts, x2 - x1))

@@ -94,12 +94,18 @@ def plan(
     if single and not out.is_dir() and out.suffix:
         return [Job(found[0].path, out)]
     claimed: dict[Path, Path] = {}
+    sources = {f.path.resolve(): f.path for f in found}
     for item in found:
         rel = item.path.relative_to(item.base) if item.base is not None else Path(item.path.name)
         target = out / (rel.with_suffix(suffix) if suffix else rel)
         other = claimed.get(target.resolve())
         if other is not None:
             jobs.append(Job(item.path, None, f"its output {target} is also the output of {other}"))
+            continue
+        victim = sources.get(target.resolve())
+        if victim is not None and target.resolve() != item.path.resolve():
+            # e.g. an output folder inside an input folder: never overwrite another input
+            jobs.append(Job(item.path, None, f"its output {target} would overwrite the input {victim}"))
             continue
         claimed[target.resolve()] = item.path
         jobs.append(Job(item.path, target))

@@ -96,6 +96,9 @@ def run_detect(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
+    if not jobs:
+        extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
+        raise InputError(f"no photos found in the inputs (looked for {extensions})")
     processor = PhotoProcessor(Anonymizer(anonymizer_config(args)), io_config(args))
     failed = faces = 0
     with ExitStack() as stack:

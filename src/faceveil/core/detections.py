@@ -131,7 +131,7 @@ class Detections:
 
     def __getitem__(self, index: int | slice | Sequence[int] | npt.NDArray[Any]) -> Detections:
         """Select rows by index, slice, index list or boolean mask; always returns `Detections`."""
-        if isinstance(index, int):
+        if isinstance(index, int | np.integer):
             index = [index]
         return Detections(
             xyxy=self.xyxy[index],

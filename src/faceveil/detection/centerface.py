@@ -37,6 +37,12 @@ def _dynamic_model() -> bytes:
     import onnx
 
     model = onnx.load(str(centerface_model_path()))
+    # The exporter listed every weight as a graph input too, which stops onnxruntime from
+    # treating weights as constants (no batch-norm folding): keep only the real input.
+    weights = {init.name for init in model.graph.initializer}
+    real_inputs = [value for value in model.graph.input if value.name not in weights]
+    del model.graph.input[:]
+    model.graph.input.extend(real_inputs)
     dims = {
         "input.1": ["B", 3, "H", "W"],
         "537": ["B", 1, "h", "w"],

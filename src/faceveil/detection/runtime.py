@@ -50,6 +50,7 @@ def create_session(model: bytes, device: str, threads: int = 0) -> Any:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    ort.set_default_logger_severity(3)
     try:
         return ort.InferenceSession(model, sess_options=options, providers=choose_providers(device))
     except ConfigError:

@@ -12,6 +12,8 @@ import numpy.typing as npt
 
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.anonymize.regions import build_regions, union_mask
+from faceveil.config import MaskConfig
+from faceveil.core.detections import Detections
 from faceveil.evaluation.dataset import LabelledImage
 from faceveil.evaluation.metrics import (
     PROTECTED_COVERAGE,
@@ -64,35 +66,62 @@ class EvalReport:
         }
 
 
+class Scorer:
+    """Accumulates the figures of one configuration, image by image.
+
+    Args:
+        config: a description of the configuration, copied into the report.
+        mask: the mask settings that decide what is actually hidden.
+    """
+
+    def __init__(self, config: dict[str, Any], mask: MaskConfig) -> None:
+        self.mask = mask
+        self._report = EvalReport(config=config)
+        self._ap = APAccumulator()
+        self._times: list[float] = []
+        self._overblurs: list[float] = []
+
+    def add(
+        self, labelled: LabelledImage, width: int, height: int, found: Detections, seconds: float
+    ) -> None:
+        """Score the detections ``found`` on one labelled image that took ``seconds``."""
+        regions = build_regions(found.xyxy, self.mask.scale, self.mask.shape, width, height)
+        hidden = union_mask(regions, width, height)
+        _tally(self._report, labelled, coverage(hidden, labelled.boxes))
+        self._ap.add(found.xyxy, found.confidence, labelled.boxes, labelled.ignored)
+        self._overblurs.append(overblur(hidden, labelled.boxes))
+        self._times.append(seconds)
+        self._report.images += 1
+
+    def report(self) -> EvalReport:
+        """The figures over every image added so far."""
+        report = self._report
+        report.ap50, report.recall50 = self._ap.result()
+        report.overblur = float(np.mean(self._overblurs)) if self._overblurs else 0.0
+        report.median_ms = float(np.median(self._times) * 1000) if self._times else 0.0
+        return report
+
+
 def evaluate(
     images: Sequence[LabelledImage],
     anonymizer: Anonymizer,
     config: dict[str, Any],
     progress: Callable[[int], None] | None = None,
 ) -> EvalReport:
-    """Detect faces on every labelled image and score what the anonymizer would hide."""
-    report = EvalReport(config=config)
-    ap = APAccumulator()
-    times, overblurs = [], []
-    mask_cfg = anonymizer.config.mask
+    """Detect faces on every labelled image and score what the anonymizer would hide.
+
+    The time per photo is the detection time, without decoding the file.
+    """
+    scorer = Scorer(config, anonymizer.config.mask)
     for labelled in images:
         rgb = read_image(labelled.path).rgb
-        height, width = rgb.shape[:2]
         start = time.perf_counter()
         found = anonymizer.detect(rgb)
-        regions = build_regions(found.xyxy, mask_cfg.scale, mask_cfg.shape, width, height)
-        times.append(time.perf_counter() - start)
-        hidden = union_mask(regions, width, height)
-        _tally(report, labelled, coverage(hidden, labelled.boxes))
-        ap.add(found.xyxy, found.confidence, labelled.boxes, labelled.ignored)
-        overblurs.append(overblur(hidden, labelled.boxes))
-        report.images += 1
+        seconds = time.perf_counter() - start
+        scorer.add(labelled, rgb.shape[1], rgb.shape[0], found, seconds)
         if progress is not None:
             progress(1)
-    report.ap50, report.recall50 = ap.result()
-    report.overblur = float(np.mean(overblurs)) if overblurs else 0.0
-    report.median_ms = float(np.median(times) * 1000) if times else 0.0
-    return report
+    return scorer.report()
 
 
 def _tally(report: EvalReport, labelled: LabelledImage, covered: npt.NDArray[np.float32]) -> None:

@@ -1,0 +1,153 @@
+"""CenterFace over several scales, with a zoomed second look where small faces are doubtful.
+
+One full-resolution pass finds most faces and also marks where small, doubtful candidates are.
+Cheap downscaled passes add the large faces a full-resolution pass scores poorly; a 2x pass runs
+only on the tiles around doubtful small candidates (in a crowd, that is much of the picture; in a
+portrait, almost nothing), where small faces become large enough to be scored with confidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from faceveil.core.detections import Detections
+from faceveil.detection.centerface import CenterFace
+from faceveil.detection.compose import union
+from faceveil.errors import ConfigError
+
+RGBImage = npt.NDArray[np.uint8]
+_MAX_INPUT = 2048  # longest side fed to the network at once; larger inputs are tiled
+_TILE_OVERLAP = 96
+
+
+@dataclass(frozen=True)
+class ScalePass:
+    """One pass of the network on the image resized by ``scale``.
+
+    Faces whose box height (in original pixels) lies in ``[min_height, max_height)`` are kept
+    when they score at least ``threshold``.
+    """
+
+    scale: float
+    threshold: float
+    min_height: float = 0.0
+    max_height: float = float("inf")
+
+    def __post_init__(self) -> None:
+        if not 0.05 <= self.scale <= 4.0:
+            raise ConfigError(f"pass scale must lie in [0.05, 4], got {self.scale}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ConfigError(f"pass threshold must lie in [0, 1], got {self.threshold}")
+
+    def keep(self, found: Detections) -> Detections:
+        """The detections this pass vouches for."""
+        heights = found.height
+        wanted = (found.confidence >= self.threshold) & (heights >= self.min_height)
+        return found[wanted & (heights < self.max_height)]
+
+
+@dataclass(frozen=True)
+class ZoomLook:
+    """The zoomed second look at tiles holding doubtful small candidates.
+
+    Candidates of the full-resolution pass shorter than ``seed_height`` and scoring at least
+    ``seed_threshold`` mark their ``tile`` x ``tile`` cell; marked cells (with ``margin`` pixels
+    of context) run at ``scale``; faces found there, centred in a marked cell and shorter than
+    ``max_height``, are kept when they score at least ``threshold``. ``everywhere`` zooms the
+    whole image.
+    """
+
+    scale: float = 2.0
+    threshold: float = 0.12
+    tile: int = 64
+    margin: int = 32
+    seed_height: float = 40.0
+    seed_threshold: float = 0.05
+    max_height: float = 64.0
+    everywhere: bool = False
+
+
+class MultiScaleCenterFace:
+    """CenterFace at full resolution, extra scales, and a zoomed look; results fused.
+
+    Args:
+        model: the loaded CenterFace (one session shared by every pass).
+        base: the full-resolution pass (its scale must be 1).
+        extra: further passes, typically downscaled ones for large faces.
+        zoom: the zoomed second look, or None.
+    """
+
+    def __init__(
+        self,
+        model: CenterFace,
+        base: ScalePass,
+        extra: Sequence[ScalePass] = (),
+        zoom: ZoomLook | None = None,
+    ) -> None:
+        if base.scale != 1.0:
+            raise ConfigError("the base pass must run at scale 1")
+        self.model = model
+        self.base = base
+        self.extra = tuple(extra)
+        self.zoom = zoom
+
+    def detect(self, rgb: RGBImage) -> Detections:
+        """Faces in ``rgb`` from every pass, fused."""
+        floor = min(self.base.threshold, self.zoom.seed_threshold if self.zoom else 1.0)
+        full = self.run(rgb, 1.0, floor)
+        parts = [self.base.keep(full)]
+        for extra in self.extra:
+            parts.append(extra.keep(self.run(rgb, extra.scale, extra.threshold)))
+        if self.zoom is not None:
+            parts.append(self._zoomed(rgb, full, self.zoom))
+        return union(parts)
+
+    def run(self, rgb: RGBImage, scale: float, threshold: float) -> Detections:
+        """One pass at ``scale``, tiled when the network input would be too large."""
+        height, width = rgb.shape[:2]
+        if max(height, width) * scale <= _MAX_INPUT:
+            return self.model.detect(rgb, scale=scale, threshold=threshold)
+        step = int(_MAX_INPUT / scale) - _TILE_OVERLAP
+        parts = []
+        for y in range(0, max(1, height - _TILE_OVERLAP), step):
+            for x in range(0, max(1, width - _TILE_OVERLAP), step):
+                crop = rgb[y : y + step + _TILE_OVERLAP, x : x + step + _TILE_OVERLAP]
+                found = self.model.detect(crop, scale=scale, threshold=threshold)
+                parts.append(found.transformed(1.0, x, y))
+        return union(parts)
+
+    def _zoomed(self, rgb: RGBImage, full: Detections, zoom: ZoomLook) -> Detections:
+        height, width = rgb.shape[:2]
+        rows, cols = -(-height // zoom.tile), -(-width // zoom.tile)
+        marked = np.zeros((rows, cols), dtype=np.uint8)
+        if zoom.everywhere:
+            marked[:] = 1
+        else:
+            seeds = full[(full.height < zoom.seed_height) & (full.confidence >= zoom.seed_threshold)]
+            centre = (seeds.xyxy[:, :2] + seeds.xyxy[:, 2:]) / 2 // zoom.tile
+            cx = np.clip(centre[:, 0].astype(np.int64), 0, cols - 1)
+            cy = np.clip(centre[:, 1].astype(np.int64), 0, rows - 1)
+            marked[cy, cx] = 1
+        if not marked.any():
+            return Detections.empty()
+        count, _, stats, _ = cv2.connectedComponentsWithStats(marked, connectivity=8)
+        parts = []
+        for left, top, span_x, span_y, _area in stats[1:count]:
+            x1 = max(0, left * zoom.tile - zoom.margin)
+            y1 = max(0, top * zoom.tile - zoom.margin)
+            x2 = min(width, (left + span_x) * zoom.tile + zoom.margin)
+            y2 = min(height, (top + span_y) * zoom.tile + zoom.margin)
+            found = self.run(rgb[y1:y2, x1:x2], zoom.scale, zoom.threshold).transformed(1.0, x1, y1)
+            parts.append(found)
+        found = Detections.merge(parts)
+        if not len(found):
+            return found
+        centre = (found.xyxy[:, :2] + found.xyxy[:, 2:]) / 2 // zoom.tile
+        cx = np.clip(centre[:, 0].astype(np.int64), 0, cols - 1)
+        cy = np.clip(centre[:, 1].astype(np.int64), 0, rows - 1)
+        return found[(marked[cy, cx] == 1) & (found.height < zoom.max_height)]
