@@ -143,7 +143,9 @@ def test_boxes_follow_upscaled_photo(
     records = {r["image"]: r for r in json.loads((root / "annotations.json").read_text())}
     image = DLIB_PHOTOS[0]
     rgb = read_image(root / image).rgb
-    big = np.asarray(cv2.resize(rgb, (rgb.shape[1] * 2, rgb.shape[0] * 2), interpolation=cv2.INTER_LINEAR))
+    big = np.asarray(
+        cv2.resize(rgb, (rgb.shape[1] * 2, rgb.shape[0] * 2), interpolation=cv2.INTER_LINEAR), np.uint8
+    )
     truth = 2 * np.asarray([row[:4] for row in records[image]["boxes"]], np.float32)
     found = detectors(name).detect(big)
     assert len(found) >= len(truth)
@@ -157,7 +159,7 @@ def test_centerface_input_sizes_in_one_session(
     assert isinstance(model, CenterFace)
     rgb = photos("fr_two_people.jpg")
     height, width = rgb.shape[:2]
-    half = np.asarray(cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA))
+    half = np.asarray(cv2.resize(rgb, (width // 2, height // 2), interpolation=cv2.INTER_AREA), np.uint8)
     first = model.detect(rgb)
     small = model.detect(half)
     third = model.detect(rgb)
