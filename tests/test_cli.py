@@ -351,7 +351,7 @@ def test_output_folder_inside_input_folder_keeps_inputs(
     assert code == exit_codes.INPUT_FAILED  # in/a.png -> in/sub/a.png would destroy an input
     assert inner.read_bytes() == original
     assert "would overwrite the input" in capsys.readouterr().err
-    assert (src / "sub" / "sub" / "a.png").is_file()  # the other photo is still done
+    assert not (src / "sub" / "sub").exists()  # files in the output folder are not inputs
     assert not temp_files(tmp_path)
 
 
@@ -556,3 +556,12 @@ def test_eval_missing_annotations(
 ) -> None:
     assert run_cli(["eval", str(tmp_path / "nope.json"), "-q"]) == exit_codes.INPUT_FAILED
     assert "nope.json" in capsys.readouterr().err
+
+
+def test_in_place_with_output_is_a_usage_error(tmp_path: Path, fake: FakeDetector) -> None:
+    photo = make_image(tmp_path / "a.png")
+    original = photo.read_bytes()
+    code = run_cli(["image", str(photo), "-o", str(tmp_path / "b.png"), "--in-place", "-q"])
+    assert code == exit_codes.USAGE
+    assert photo.read_bytes() == original
+    assert not (tmp_path / "b.png").exists()

@@ -11,6 +11,9 @@ from faceveil.core.geometry import scale_boxes
 
 BoolMask = npt.NDArray[np.bool_]
 
+#: Pixels every hidden region reaches beyond its face box, whatever the mask scale.
+MIN_MARGIN = 2.0
+
 
 @dataclass(frozen=True)
 class Region:
@@ -57,9 +60,19 @@ def ellipse_mask(box: tuple[float, float, float, float], window: tuple[int, int,
 def build_regions(
     xyxy: npt.NDArray[np.float32], scale: float, shape: str, width: int, height: int
 ) -> list[Region]:
-    """Regions for face boxes ``xyxy``: scaled by ``scale``, shaped, kept to the image."""
+    """Regions for face boxes ``xyxy``: scaled by ``scale``, shaped, kept to the image.
+
+    Each region also reaches at least ``MIN_MARGIN`` pixels beyond its face box on every side:
+    a box a few pixels off matters little on a large face, but can uncover half of a tiny one.
+    """
     regions = []
-    for row in scale_boxes(xyxy, scale):
+    scaled = scale_boxes(xyxy, scale)
+    margin = np.asarray([-MIN_MARGIN, -MIN_MARGIN, MIN_MARGIN, MIN_MARGIN], dtype=np.float32)
+    padded = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4) + margin
+    outer = np.concatenate(
+        [np.minimum(scaled[:, :2], padded[:, :2]), np.maximum(scaled[:, 2:], padded[:, 2:])], 1
+    )
+    for row in outer:
         window = _window(row, width, height)
         if window[2] <= window[0] or window[3] <= window[1]:
             continue  # entirely outside the image

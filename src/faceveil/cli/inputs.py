@@ -87,6 +87,12 @@ def plan(
     - ``suffix`` (e.g. ``.png``) changes the format of outputs written to a folder.
     """
     found, jobs = expand(inputs, extensions)
+    # every file of the input trees, even those left out below, is never overwritten
+    sources = {f.path.resolve(): f.path for f in found}
+    if output is not None:
+        # an output folder inside an input folder: its files (earlier results) are not inputs
+        inside = Path(output).resolve()
+        found = [f for f in found if f.base is None or not f.path.resolve().is_relative_to(inside)]
     if output is None:
         return jobs + [Job(f.path, f.path if in_place else None) for f in found]
     out = Path(output)
@@ -94,7 +100,6 @@ def plan(
     if single and not out.is_dir() and out.suffix:
         return [Job(found[0].path, out)]
     claimed: dict[Path, Path] = {}
-    sources = {f.path.resolve(): f.path for f in found}
     for item in found:
         rel = item.path.relative_to(item.base) if item.base is not None else Path(item.path.name)
         target = out / (rel.with_suffix(suffix) if suffix else rel)

@@ -20,7 +20,7 @@ from faceveil.cli.options import (
     anonymizer_config,
     io_config,
 )
-from faceveil.errors import InputError
+from faceveil.errors import ConfigError, InputError
 from faceveil.media.image_io import IMAGE_EXTENSIONS
 from faceveil.pipeline.photo import PhotoProcessor, PhotoReport
 
@@ -81,6 +81,8 @@ def _add_batch_options(parser: argparse.ArgumentParser, json_default: str | None
 
 def run_image(args: argparse.Namespace) -> int:
     """Run ``faceveil image``."""
+    if args.output is not None and args.in_place:
+        raise ConfigError("--in-place overwrites the inputs; it cannot be combined with -o/--output")
     if args.output is None and not args.in_place:
         raise InputError("give an output with -o/--output, or --in-place to overwrite the inputs")
     suffix = f".{args.suffix}" if args.suffix else None

@@ -59,7 +59,8 @@ class ZoomLook:
     ``seed_threshold`` mark their ``tile`` x ``tile`` cell; marked cells (with ``margin`` pixels
     of context) run at ``scale``; faces found there, centred in a marked cell and shorter than
     ``max_height``, are kept when they score at least ``threshold``. ``everywhere`` zooms the
-    whole image.
+    whole image, as is done for images whose longer side is under ``everywhere_below`` pixels
+    (a small picture of a group has faces too small for one full-resolution pass).
     """
 
     scale: float = 2.0
@@ -70,6 +71,7 @@ class ZoomLook:
     seed_threshold: float = 0.05
     max_height: float = 64.0
     everywhere: bool = False
+    everywhere_below: int = 640
 
 
 class MultiScaleCenterFace:
@@ -125,7 +127,7 @@ class MultiScaleCenterFace:
         height, width = rgb.shape[:2]
         rows, cols = -(-height // zoom.tile), -(-width // zoom.tile)
         marked = np.zeros((rows, cols), dtype=np.uint8)
-        if zoom.everywhere:
+        if zoom.everywhere or max(height, width) < zoom.everywhere_below:
             marked[:] = 1
         else:
             seeds = full[(full.height < zoom.seed_height) & (full.confidence >= zoom.seed_threshold)]
