@@ -25,24 +25,41 @@ _MAX_INPUT = 2048  # longest side fed to the network at once; larger inputs are 
 _TILE_OVERLAP = 96
 
 
+def brighten_if_dark(rgb: RGBImage, dark: float = 60.0) -> RGBImage | None:
+    """A levels-stretched, gamma-lifted copy of a dark picture (mean below ``dark``), else None."""
+    small = rgb[:: max(1, rgb.shape[0] // 256), :: max(1, rgb.shape[1] // 256)]
+    if float(small.mean()) >= dark:
+        return None
+    top = max(float(np.percentile(small, 99.5)), 1.0)
+    levels = np.clip(np.arange(256, dtype=np.float32) / top, 0.0, 1.0) ** 0.6 * 255.0
+    return np.asarray(cv2.LUT(rgb, levels.astype(np.uint8)), dtype=np.uint8)
+
+
 @dataclass(frozen=True)
 class ScalePass:
     """One pass of the network on the image resized by ``scale``.
 
     Faces whose box height (in original pixels) lies in ``[min_height, max_height)`` are kept
-    when they score at least ``threshold``.
+    when they score at least ``threshold``. ``rotations`` (multiples of 90 degrees) run the
+    pass on turned copies too, for faces of people lying down or pictures taken sideways.
+    ``only_new`` keeps only faces no earlier pass found (a turned pass also finds upright faces,
+    with looser boxes that would only widen their regions).
     """
 
     scale: float
     threshold: float
     min_height: float = 0.0
     max_height: float = float("inf")
+    rotations: tuple[int, ...] = (0,)
+    only_new: bool = False
 
     def __post_init__(self) -> None:
         if not 0.05 <= self.scale <= 4.0:
             raise ConfigError(f"pass scale must lie in [0.05, 4], got {self.scale}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"pass threshold must lie in [0, 1], got {self.threshold}")
+        if any(r not in (0, 90, 180, 270) for r in self.rotations):
+            raise ConfigError(f"rotations must be among 0, 90, 180, 270, got {self.rotations}")
 
     def keep(self, found: Detections) -> Detections:
         """The detections this pass vouches for."""
@@ -103,8 +120,12 @@ class MultiScaleCenterFace:
         floor = min(self.base.threshold, self.zoom.seed_threshold if self.zoom else 1.0)
         full = self.run(rgb, 1.0, floor)
         parts = [self.base.keep(full)]
+        brightened = brighten_if_dark(rgb)
+        if brightened is not None:  # a dark picture: look again with its levels stretched
+            parts.append(self.base.keep(self.run(brightened, 1.0, self.base.threshold)))
         for extra in self.extra:
-            parts.append(extra.keep(self.run(rgb, extra.scale, extra.threshold)))
+            found = Detections.merge([extra.keep(self._turned(rgb, turn, extra)) for turn in extra.rotations])
+            parts.append(_new_only(found, Detections.merge(parts)) if extra.only_new else found)
         if self.zoom is not None:
             parts.append(self._zoomed(rgb, full, self.zoom))
         return union(parts)
@@ -122,6 +143,14 @@ class MultiScaleCenterFace:
                 found = self.model.detect(crop, scale=scale, threshold=threshold)
                 parts.append(found.transformed(1.0, x, y))
         return union(parts)
+
+    def _turned(self, rgb: RGBImage, degrees: int, spec: ScalePass) -> Detections:
+        """Run ``spec`` on ``rgb`` turned counter-clockwise by ``degrees``; boxes come back upright."""
+        if degrees == 0:
+            return self.run(rgb, spec.scale, spec.threshold)
+        turns = degrees // 90
+        found = self.run(np.ascontiguousarray(np.rot90(rgb, turns)), spec.scale, spec.threshold)
+        return unturn(found, turns, rgb.shape[1], rgb.shape[0])
 
     def _zoomed(self, rgb: RGBImage, full: Detections, zoom: ZoomLook) -> Detections:
         height, width = rgb.shape[:2]
@@ -153,3 +182,38 @@ class MultiScaleCenterFace:
         cx = np.clip(centre[:, 0].astype(np.int64), 0, cols - 1)
         cy = np.clip(centre[:, 1].astype(np.int64), 0, rows - 1)
         return found[(marked[cy, cx] == 1) & (found.height < zoom.max_height)]
+
+
+def _new_only(found: Detections, known: Detections) -> Detections:
+    """The detections of ``found`` whose centre lies in no box of ``known``."""
+    if not len(found) or not len(known):
+        return found
+    centre = (found.xyxy[:, :2] + found.xyxy[:, 2:]) / 2
+    boxes = known.xyxy
+    inside = (
+        (centre[:, None, 0] >= boxes[None, :, 0])
+        & (centre[:, None, 0] <= boxes[None, :, 2])
+        & (centre[:, None, 1] >= boxes[None, :, 1])
+        & (centre[:, None, 1] <= boxes[None, :, 3])
+    )
+    return found[~inside.any(axis=1)]
+
+
+def unturn(found: Detections, turns: int, width: int, height: int) -> Detections:
+    """Map detections made on ``np.rot90(image, turns)`` back to the upright ``width x height`` image."""
+    corners = found.xyxy.reshape(-1, 2, 2)  # (x1, y1), (x2, y2)
+    points = [corners]
+    if found.landmarks is not None:
+        points.append(found.landmarks)
+    mapped = []
+    for p in points:
+        x, y = p[..., 0], p[..., 1]
+        for step in reversed(range(turns % 4)):
+            # turn number `step` (counter-clockwise) took (x, y) on an image `w` wide to (y, w - x)
+            w = width if step % 2 == 0 else height
+            x, y = w - y, x
+        mapped.append(np.stack([x, y], axis=-1))
+    boxes = mapped[0]
+    xyxy = np.concatenate([boxes.min(axis=1), boxes.max(axis=1)], axis=1)
+    landmarks = mapped[1] if len(mapped) > 1 else None
+    return Detections(xyxy, found.confidence, landmarks, found.tracker_id, found.data)
