@@ -66,3 +66,9 @@ class ValidationError(FaceveilError, ValueError):
     """A core object was built with inconsistent data (wrong shapes, dtypes or ranges)."""
 
     code = "validation_error"
+
+
+class JobCancelledError(FaceveilError):
+    """The job was cancelled (Ctrl-C or a cancel request); no output was written."""
+
+    code = "cancelled"

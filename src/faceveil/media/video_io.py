@@ -1,0 +1,329 @@
+"""Video files through PyAV (FFmpeg inside the wheel): safe opening, decoding, encoding.
+
+- Inputs are opened with a demuxer allow-list and the ``file`` protocol only, so a playlist or a
+  reference inside a container (HLS, concat, DASH...) can never make FFmpeg open another file
+  or a URL.
+- Frames keep their own timestamps (variable frame rate survives); rotation metadata is applied
+  so detection sees upright faces and the output is written upright.
+- Outputs carry only the video stream and audio: no subtitles, data streams, attachments,
+  chapters, cover art or metadata tags (``fflags=+bitexact`` also drops the encoder tag).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from faceveil.core.frame import Frame
+from faceveil.errors import (
+    ConfigError,
+    CorruptInputError,
+    EmptyInputError,
+    InputError,
+    OutputError,
+    UnsupportedInputError,
+)
+
+RGBImage = npt.NDArray[np.uint8]
+
+#: Demuxers faceveil reads. Anything that can reference other files or URLs is left out.
+SAFE_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,gif,h264,hevc,mjpeg,m4v"
+
+#: Output containers by extension: (FFmpeg muxer, video codec, audio codec, pixel format).
+OUTPUT_FORMATS: dict[str, tuple[str, str, str]] = {
+    ".mp4": ("mp4", "libx264", "aac"),
+    ".m4v": ("mp4", "libx264", "aac"),
+    ".mov": ("mov", "libx264", "aac"),
+    ".mkv": ("matroska", "libx264", "aac"),
+    ".webm": ("webm", "libvpx-vp9", "libopus"),
+    ".avi": ("avi", "mjpeg", "mp3"),
+}
+#: Audio codecs each muxer takes as they are (copied, not re-encoded).
+_COPYABLE_AUDIO = {
+    "mp4": {"aac", "mp3", "alac", "opus", "ac3", "eac3", "flac"},
+    "mov": {"aac", "mp3", "alac", "pcm_s16le", "pcm_s24le", "ac3"},
+    "matroska": {"aac", "mp3", "opus", "vorbis", "flac", "ac3", "eac3", "pcm_s16le", "alac"},
+    "webm": {"opus", "vorbis"},
+    "avi": {"mp3", "pcm_s16le", "ac3"},
+}
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".flv"}
+)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What faceveil needs to know about an input video (upright size, after rotation)."""
+
+    width: int
+    height: int
+    frames: int | None
+    rate: Fraction | None
+    time_base: Fraction
+    duration: float | None
+    codec: str
+    rotation: int
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """One decoded, upright frame; ``corrupt`` when the decoder flagged it as damaged."""
+
+    frame: Frame
+    corrupt: bool
+
+
+def _av() -> Any:
+    import av
+
+    return av
+
+
+def open_input(path: str | os.PathLike[str]) -> Any:
+    """Open a video file for reading, refusing anything that is not a plain local media file."""
+    av = _av()
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"input file not found: {path}")
+    if path.stat().st_size == 0:
+        raise EmptyInputError(f"{path} is empty")
+    options = {"protocol_whitelist": "file", "format_whitelist": SAFE_DEMUXERS}
+    try:
+        container = av.open(str(path), mode="r", options=options)
+    except av.error.InvalidDataError as exc:
+        raise UnsupportedInputError(f"{path} is not a video faceveil can read: {exc}") from None
+    except av.error.FFmpegError as exc:
+        raise UnsupportedInputError(f"{path} cannot be opened as a video: {exc}") from None
+    if not container.streams.video:
+        container.close()
+        raise UnsupportedInputError(f"{path} has no video stream")
+    return container
+
+
+def _rotation(stream: Any) -> int:
+    for frame_side in (getattr(stream, "side_data", None) or {},):
+        value = frame_side.get("DISPLAYMATRIX") if hasattr(frame_side, "get") else None
+        if value is not None:
+            return round(float(value)) % 360
+    tag = stream.metadata.get("rotate") if stream.metadata else None
+    return int(tag) % 360 if tag and tag.lstrip("-").isdigit() else 0
+
+
+def probe(container: Any) -> VideoInfo:
+    """`VideoInfo` of an opened input container."""
+    stream = container.streams.video[0]
+    codec = stream.codec_context
+    if codec is None or not stream.codec_context.name:
+        raise UnsupportedInputError("the video stream's codec is unknown")
+    duration = float(stream.duration * stream.time_base) if stream.duration else None
+    if duration is None and container.duration:
+        duration = container.duration / 1_000_000
+    width, height = codec.width, codec.height
+    if width <= 0 or height <= 0:
+        raise CorruptInputError("the video stream has no picture size")
+    rotation = _rotation(stream)
+    if rotation in (90, 270):
+        width, height = height, width
+    return VideoInfo(
+        width=width,
+        height=height,
+        frames=stream.frames or None,
+        rate=Fraction(stream.average_rate) if stream.average_rate else None,
+        time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000),
+        duration=duration,
+        codec=codec.name,
+        rotation=rotation,
+        has_audio=bool(container.streams.audio),
+    )
+
+
+def _upright(rgb: RGBImage, rotation: int) -> RGBImage:
+    # FFmpeg's display rotation is counter-clockwise in degrees; np.rot90 turns counter-clockwise
+    if rotation == 0:
+        return rgb
+    return np.ascontiguousarray(np.rot90(rgb, rotation // 90))
+
+
+@dataclass(frozen=True)
+class AudioPacket:
+    """One compressed audio packet of the input, carried through to the output unchanged."""
+
+    packet: Any
+
+
+def read_media(container: Any, info: VideoInfo, audio: bool) -> Iterator[DecodedFrame | AudioPacket]:
+    """Upright RGB frames of the first video stream, with their exact timestamps, and (if
+    ``audio``) the first audio stream's packets, in file order."""
+    av = _av()
+    video = container.streams.video[0]
+    video.thread_type = "AUTO"
+    streams = [video]
+    if audio and container.streams.audio:
+        streams.append(container.streams.audio[0])
+    index = 0
+    last_pts: int | None = None
+    try:
+        for packet in container.demux(*streams):
+            if packet.stream.type == "audio":
+                if packet.size:
+                    yield AudioPacket(packet)
+                continue
+            for frame in packet.decode():
+                pts = frame.pts if frame.pts is not None else (last_pts + 1 if last_pts is not None else 0)
+                last_pts = pts
+                rgb = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
+                tb = Fraction(frame.time_base) if frame.time_base else info.time_base
+                yield DecodedFrame(Frame(rgb, index, pts, tb), bool(getattr(frame, "is_corrupt", False)))
+                index += 1
+    except av.error.InvalidDataError as exc:
+        where = "cannot be decoded" if index == 0 else f"is damaged after frame {index}"
+        raise CorruptInputError(f"the video {where}: {exc}") from None
+    if index == 0:
+        raise CorruptInputError("the video has no frames")
+
+
+@dataclass(frozen=True)
+class VideoOutputConfig:
+    """Encoder settings.
+
+    Attributes:
+        quality: CRF-style quality, lower is better (x264/VP9: 0-51/0-63; default 20);
+            for MJPEG (AVI) it maps to its own q scale.
+        codec: override the video codec the extension implies (for experts).
+        audio: ``keep`` (copied when the container takes the codec, else transcoded) or ``drop``.
+        preset: x264 speed preset.
+    """
+
+    quality: int = 20
+    codec: str | None = None
+    audio: str = "keep"
+    preset: str = "veryfast"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.quality <= 63:
+            raise ConfigError(f"quality must lie in [0, 63], got {self.quality}")
+        if self.audio not in ("keep", "drop"):
+            raise ConfigError(f"unknown audio mode {self.audio!r}; choose one of: keep, drop")
+
+
+def output_format(path: str | os.PathLike[str]) -> tuple[str, str, str]:
+    """(muxer, video codec, audio codec) implied by the output's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise OutputError(
+            f"unknown video output extension {suffix or '(none)'!r}; choose one of: {', '.join(OUTPUT_FORMATS)}"
+        )
+    return OUTPUT_FORMATS[suffix]
+
+
+class VideoSink:
+    """Writes anonymized frames (and the input's audio) into a new container.
+
+    Args:
+        path: where to write (the caller passes a temporary name and renames it at the end).
+        fmt: the muxer, video and audio codecs (see :func:`output_format`).
+        info: the input's `VideoInfo` (size, time base, rate).
+        audio_in: the input's audio stream to carry over, or None.
+        config: encoder settings.
+    """
+
+    def __init__(
+        self, path: Path, fmt: tuple[str, str, str], info: VideoInfo, audio_in: Any, config: VideoOutputConfig
+    ) -> None:
+        av = _av()
+        muxer, video_codec, audio_codec = fmt
+        self._av = av
+        try:
+            self.container = av.open(str(path), mode="w", format=muxer, options={"fflags": "+bitexact"})
+        except (av.error.FFmpegError, OSError) as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from None
+        self.container.metadata.clear()
+        self.video = self._video_stream(config.codec or video_codec, info, config)
+        self.audio: Any = None
+        self._audio_copy = False
+        self._audio_in = audio_in
+        if audio_in is not None and config.audio == "keep":
+            self._add_audio(audio_in, muxer, audio_codec)
+
+    def _video_stream(self, codec: str, info: VideoInfo, config: VideoOutputConfig) -> Any:
+        rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
+        try:
+            stream = self.container.add_stream(codec, rate=rate)
+        except (self._av.error.FFmpegError, ValueError) as exc:
+            raise ConfigError(f"video codec {codec!r} is not available here: {exc}") from None
+        stream.width, stream.height = info.width, info.height
+        odd = info.width % 2 or info.height % 2
+        if codec == "mjpeg":
+            stream.pix_fmt = "yuvj444p" if odd else "yuvj420p"
+            stream.options = {"q:v": str(max(2, min(31, config.quality // 2)))}
+        else:
+            stream.pix_fmt = "yuv444p" if odd else "yuv420p"
+            options = {"crf": str(config.quality)}
+            if codec == "libx264":
+                options["preset"] = config.preset
+            if codec == "libvpx-vp9":
+                options |= {"b": "0", "deadline": "realtime", "cpu-used": "8", "row-mt": "1"}
+            stream.options = options
+        stream.time_base = info.time_base
+        stream.codec_context.time_base = info.time_base
+        stream.metadata.clear()
+        return stream
+
+    def _add_audio(self, audio_in: Any, muxer: str, audio_codec: str) -> None:
+        name = audio_in.codec_context.name if audio_in.codec_context else None
+        if name in _COPYABLE_AUDIO.get(muxer, set()):
+            self.audio = self.container.add_stream_from_template(audio_in)
+            self._audio_copy = True
+        else:
+            rate = audio_in.codec_context.sample_rate or 48000
+            if audio_codec == "libopus":
+                rate = 48000
+            self.audio = self.container.add_stream(audio_codec, rate=rate)
+            layout = audio_in.codec_context.layout
+            if layout is not None:
+                self.audio.layout = layout.name if len(layout.channels) <= 2 else "stereo"
+        self.audio.metadata.clear()
+
+    def write(self, frame: Frame, rgb: RGBImage) -> None:
+        """Encode one anonymized frame at ``frame``'s timestamp."""
+        out = self._av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        out.pts = frame.pts
+        out.time_base = frame.time_base
+        for packet in self.video.encode(out):
+            self.container.mux(packet)
+
+    def write_audio(self, packet: Any) -> None:
+        """Carry one input audio packet over (copied, or decoded and re-encoded)."""
+        if self.audio is None or (packet.dts is None and packet.size == 0):
+            return
+        if self._audio_copy:
+            packet.stream = self.audio
+            self.container.mux(packet)
+            return
+        for decoded in packet.decode():
+            decoded.pts = None
+            for out in self.audio.encode(decoded):
+                self.container.mux(out)
+
+    def close(self) -> None:
+        """Flush the encoders and finish the file."""
+        for packet in self.video.encode(None):
+            self.container.mux(packet)
+        if self.audio is not None and not self._audio_copy:
+            for packet in self.audio.encode(None):
+                self.container.mux(packet)
+        self.container.close()
+
+    def abort(self) -> None:
+        """Close without flushing (the caller deletes the file)."""
+        with contextlib.suppress(self._av.error.FFmpegError):
+            self.container.close()

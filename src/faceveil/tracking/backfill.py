@@ -1,0 +1,184 @@
+"""Bidirectional filling for files: hides a face in the frames before and between its detections.
+
+A live stream can only hide a face after it was first seen (`FaceTracker`). A file can look
+ahead: :class:`Backfill` holds each frame's regions back for a bounded number of frames, and adds
+
+* the linear interpolation of a face's two detections to every frame between them, when the
+  detector lost the face for at most ``max_gap`` frames, and
+* a face's first box to the ``lookback`` frames before its first detection (a face that enters or
+  turns towards the camera is often visible a little before it is detected).
+
+Regions are only ever ADDED: every pushed frame comes back with all of its original rows.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from faceveil.core.detections import Detections
+from faceveil.tracking.tracker import DETECTED, FILLED, TrackerConfig
+
+#: A face born near where a lost one vanished is the same face when their centres are closer than
+#: this share of their mean size, and their sizes differ by less than this factor.
+LINK_DISTANCE = 1.0
+LINK_SIZE_RATIO = 2.0
+
+
+@dataclass
+class _Seen:
+    """The last detection of one track."""
+
+    frame: int
+    row: Detections  # one row: the detection as the tracker returned it
+    linked: bool = False  # already continued by a newer track
+
+
+def filled_row(first: Detections, second: Detections, share: float) -> Detections:
+    """One ``filled`` row between detections ``first`` and ``second`` (``share`` 0 is ``first``)."""
+    weight = np.float32(share)
+    box = (1 - weight) * first.xyxy + weight * second.xyxy
+    landmarks = None
+    a, b = first.landmarks, second.landmarks
+    if a is not None and b is not None and a.shape == b.shape:
+        landmarks = (1 - weight) * a + weight * b
+    data = dict(second.data)
+    data["source"] = np.array([FILLED])
+    confidence = np.minimum(first.confidence, second.confidence)
+    return Detections(box, confidence, landmarks, second.tracker_id, data)
+
+
+class Backfill:
+    """Adds interpolated and look-back regions to tracker output, with a bounded delay.
+
+    Push every frame's `FaceTracker` output in order; each call returns the frames that no later
+    detection can change any more. At the end, :meth:`flush` returns the rest. At most
+    :attr:`capacity` frames (``max(max_gap, lookback) + 1``) are held at any time, whatever the
+    length of the video, and they hold only `Detections` (the caller keeps the pixels).
+    """
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        """An empty buffer."""
+        self.config = config or TrackerConfig()
+        # a detection at frame b fills frames down to b - delay, never earlier
+        self._delay = max(self.config.max_gap - 1, self.config.lookback, 0)
+        self._buffer: deque[tuple[int, list[Detections]]] = deque()
+        self._seen: dict[int, _Seen] = {}
+        self._next: int | None = None
+
+    @property
+    def capacity(self) -> int:
+        """The most frames ever held: ``max(max_gap, lookback) + 1``."""
+        return max(self.config.max_gap, self.config.lookback) + 1
+
+    @property
+    def pending(self) -> int:
+        """Frames pushed but not yet returned."""
+        return len(self._buffer)
+
+    def __len__(self) -> int:
+        return self.pending
+
+    def push(self, index: int, regions: Detections) -> list[tuple[int, Detections]]:
+        """Take the regions of frame ``index``; return the frames that are now final, in order.
+
+        Frames must be pushed in order and consecutively (the first one may have any index >= 0).
+        """
+        if self._next is None and index < 0:
+            raise ValueError(f"frame index must be >= 0, got {index}")
+        if self._next is not None and index != self._next:
+            raise ValueError(f"frames must be pushed in order: expected frame {self._next}, got {index}")
+        self._next = index + 1
+        self._buffer.append((index, [regions]))
+        self._fill(index, regions)
+        self._forget(index)
+        return self._release(index - self._delay)
+
+    def flush(self) -> list[tuple[int, Detections]]:
+        """Return every frame still held (the video ended); the `Backfill` can then start again."""
+        released = self._release(None)
+        self._seen.clear()
+        self._next = None
+        return released
+
+    # --------------------------------------------------------------------------------------------
+    def _add(self, frame: int, row: Detections) -> None:
+        if not self._buffer:
+            return
+        position = frame - self._buffer[0][0]
+        if 0 <= position < len(self._buffer):
+            self._buffer[position][1].append(row)
+
+    def _interpolate(self, start: _Seen, end: Detections, frame: int) -> None:
+        span = frame - start.frame
+        for step in range(1, span):
+            self._add(start.frame + step, filled_row(start.row, end, step / span))
+
+    def _fill(self, frame: int, regions: Detections) -> None:
+        if regions.tracker_id is None or not len(regions):
+            return
+        source = regions.data.get("source")
+        detected = np.ones(len(regions), bool) if source is None else np.asarray(source) == DETECTED
+        born: list[Detections] = []
+        for i in np.flatnonzero(detected):
+            row = regions[int(i)]
+            track_id = int(regions.tracker_id[i])
+            seen = self._seen.get(track_id)
+            if seen is None:
+                born.append(row)
+                for before in range(max(0, frame - self.config.lookback), frame):
+                    self._add(before, filled_row(row, row, 1.0))
+            elif 2 <= frame - seen.frame <= self.config.max_gap:
+                self._interpolate(seen, row, frame)
+            self._seen[track_id] = _Seen(frame, row)
+        if born:
+            self._link(frame, born)
+
+    def _link(self, frame: int, born: list[Detections]) -> None:
+        """Interpolate from lost tracks to new tracks that continue them (the same face)."""
+        lost = [
+            s for s in self._seen.values() if not s.linked and 2 <= frame - s.frame <= self.config.max_gap
+        ]
+        if not lost:
+            return
+        pairs: list[tuple[float, int, int]] = []
+        for b, row in enumerate(born):
+            for old, seen in enumerate(lost):
+                distance = _link_distance(seen.row.xyxy[0], row.xyxy[0])
+                if distance <= LINK_DISTANCE:
+                    pairs.append((distance, b, old))
+        used_born: set[int] = set()
+        for _, b, old in sorted(pairs):
+            if b in used_born or lost[old].linked:
+                continue
+            used_born.add(b)
+            lost[old].linked = True
+            self._interpolate(lost[old], born[b], frame)
+
+    def _forget(self, frame: int) -> None:
+        # a track id can come back up to hold + 1 frames later; a gap is filled up to max_gap
+        horizon = frame - max(self.config.max_gap, self.config.hold + 1)
+        for track_id in [k for k, s in self._seen.items() if s.frame < horizon]:
+            del self._seen[track_id]
+
+    def _release(self, upto: int | None) -> list[tuple[int, Detections]]:
+        released = []
+        while self._buffer and (upto is None or self._buffer[0][0] <= upto):
+            index, parts = self._buffer.popleft()
+            merged = Detections.merge(parts) if len(parts) > 1 else parts[0]
+            released.append((index, merged if len(merged) else parts[0]))
+        return released
+
+
+def _link_distance(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32]) -> float:
+    """Centre distance over mean size; infinite when the sizes differ too much."""
+    old_size = np.maximum(old[2:] - old[:2], 1e-6)
+    new_size = np.maximum(new[2:] - new[:2], 1e-6)
+    ratio = float(np.max(np.maximum(old_size / new_size, new_size / old_size)))
+    if ratio > LINK_SIZE_RATIO:
+        return float("inf")
+    centre_gap = float(np.linalg.norm((old[:2] + old[2:]) / 2 - (new[:2] + new[2:]) / 2))
+    return centre_gap / float(np.mean((old_size + new_size) / 2))
