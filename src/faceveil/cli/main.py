@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from faceveil import __version__
-from faceveil.cli import eval_cmd, exit_codes, photo_cmds
+from faceveil.cli import eval_cmd, exit_codes, photo_cmds, video_cmd
 from faceveil.errors import ConfigError, FaceveilError, ModelError
 
 
@@ -15,7 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every subcommand."""
     parser = argparse.ArgumentParser(
         prog="faceveil",
-        description="Offline privacy guard: finds every face in photos and hides it. "
+        description="Offline privacy guard: finds every face in photos and videos and hides it. "
         "Nothing leaves this machine.",
         epilog=exit_codes.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"faceveil {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     photo_cmds.register(commands, exit_codes.EPILOG)
+    video_cmd.register(commands, exit_codes.EPILOG)
     eval_cmd.register(commands, exit_codes.EPILOG)
     return parser
 

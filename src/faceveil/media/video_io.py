@@ -37,6 +37,9 @@ RGBImage = npt.NDArray[np.uint8]
 #: Demuxers faceveil reads. Anything that can reference other files or URLs is left out.
 SAFE_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,gif,h264,hevc,mjpeg,m4v"
 
+#: FFmpeg options of every input: local files only, through an allowed demuxer.
+_INPUT_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": SAFE_DEMUXERS}
+
 #: Output containers by extension: (FFmpeg muxer, video codec, audio codec, pixel format).
 OUTPUT_FORMATS: dict[str, tuple[str, str, str]] = {
     ".mp4": ("mp4", "libx264", "aac"),
@@ -96,9 +99,8 @@ def open_input(path: str | os.PathLike[str]) -> Any:
         raise InputError(f"input file not found: {path}")
     if path.stat().st_size == 0:
         raise EmptyInputError(f"{path} is empty")
-    options = {"protocol_whitelist": "file", "format_whitelist": SAFE_DEMUXERS}
     try:
-        container = av.open(str(path), mode="r", options=options)
+        container = av.open(str(path), mode="r", options=dict(_INPUT_OPTIONS))
     except av.error.InvalidDataError as exc:
         raise UnsupportedInputError(f"{path} is not a video faceveil can read: {exc}") from None
     except av.error.FFmpegError as exc:
@@ -109,13 +111,22 @@ def open_input(path: str | os.PathLike[str]) -> Any:
     return container
 
 
-def _rotation(stream: Any) -> int:
-    for frame_side in (getattr(stream, "side_data", None) or {},):
-        value = frame_side.get("DISPLAYMATRIX") if hasattr(frame_side, "get") else None
-        if value is not None:
-            return round(float(value)) % 360
-    tag = stream.metadata.get("rotate") if stream.metadata else None
-    return int(tag) % 360 if tag and tag.lstrip("-").isdigit() else 0
+def _rotation(container: Any) -> int:
+    """Counter-clockwise display rotation of the first video stream (0, 90, 180 or 270).
+
+    PyAV exposes the display matrix only on decoded frames (``VideoFrame.rotation``) and FFmpeg no
+    longer exports a ``rotate`` tag, so the first frame is decoded from a second opening of the
+    file, with the same allow-list; the caller's container keeps its read position.
+    """
+    av = _av()
+    try:
+        with av.open(container.name, mode="r", options=dict(_INPUT_OPTIONS)) as peek:
+            for frame in peek.decode(video=0):
+                degrees = float(getattr(frame, "rotation", 0) or 0)
+                return round(degrees / 90) * 90 % 360
+    except (av.error.FFmpegError, OSError, ValueError):
+        pass  # an undecodable video is reported by read_media
+    return 0
 
 
 def probe(container: Any) -> VideoInfo:
@@ -130,7 +141,7 @@ def probe(container: Any) -> VideoInfo:
     width, height = codec.width, codec.height
     if width <= 0 or height <= 0:
         raise CorruptInputError("the video stream has no picture size")
-    rotation = _rotation(stream)
+    rotation = _rotation(container)
     if rotation in (90, 270):
         width, height = height, width
     return VideoInfo(
@@ -219,9 +230,8 @@ def output_format(path: str | os.PathLike[str]) -> tuple[str, str, str]:
     """(muxer, video codec, audio codec) implied by the output's extension."""
     suffix = Path(path).suffix.lower()
     if suffix not in OUTPUT_FORMATS:
-        raise OutputError(
-            f"unknown video output extension {suffix or '(none)'!r}; choose one of: {', '.join(OUTPUT_FORMATS)}"
-        )
+        choices = ", ".join(OUTPUT_FORMATS)
+        raise OutputError(f"unknown video output extension {suffix or '(none)'!r}; choose one of: {choices}")
     return OUTPUT_FORMATS[suffix]
 
 

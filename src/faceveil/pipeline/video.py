@@ -182,7 +182,7 @@ class VideoJob:
         """Anonymize ``source`` into ``target``; optionally write the regions audit trail."""
         source, target = Path(source), Path(target)
         fmt = output_format(target)
-        if target.exists() and target.resolve() == source.resolve():
+        if target.resolve() == source.resolve():  # also when target does not exist yet
             raise OutputError(f"refusing to overwrite the input {source}")
         container = open_input(source)
         temps: list[Path] = []

@@ -1,0 +1,153 @@
+"""`faceveil video`: anonymize video files, with tracking, audio and exact timing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from faceveil.anonymize.anonymizer import Anonymizer
+from faceveil.cli import exit_codes
+from faceveil.cli.inputs import Job, plan
+from faceveil.cli.options import add_detector_options, add_mask_options, anonymizer_config
+from faceveil.errors import ConfigError, FaceveilError, InputError
+from faceveil.media.video_io import OUTPUT_FORMATS, VIDEO_EXTENSIONS, VideoOutputConfig
+from faceveil.pipeline.video import ON_ERROR, VideoJob, VideoJobConfig, VideoReport
+from faceveil.tracking.tracker import TrackerConfig
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epilog: str) -> None:
+    """Add the ``video`` subcommand."""
+    parser = commands.add_parser(
+        "video",
+        help="hide the faces in video files",
+        description="Find every face in every frame and hide it; faces are tracked between "
+        "detections (tracks only ever add hidden regions). Same resolution, frame count and "
+        "timestamps as the input; audio kept; subtitles, attachments, chapters and metadata dropped. "
+        "A failed or cancelled run leaves no output file.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders or globs")
+    parser.add_argument("-o", "--output", required=True, help="output file (one input) or folder")
+    parser.add_argument(
+        "--format",
+        dest="suffix",
+        choices=[s.lstrip(".") for s in OUTPUT_FORMATS],
+        help="container for outputs written to a folder (default: as the input, else mp4)",
+    )
+    group = parser.add_argument_group("video")
+    group.add_argument(
+        "--quality", type=int, default=20, help="CRF-style quality, lower is better (default: 20)"
+    )
+    group.add_argument(
+        "--codec", default=None, help="video encoder to use instead of the container's default"
+    )
+    group.add_argument(
+        "--audio", choices=("keep", "drop"), default="keep", help="carry the audio over (default)"
+    )
+    group.add_argument(
+        "--hold", type=int, default=12, help="frames a face stays hidden after its last detection"
+    )
+    group.add_argument(
+        "--detect-every", type=int, default=1, help="run the detector every N frames, track between"
+    )
+    group.add_argument(
+        "--on-error",
+        choices=ON_ERROR,
+        default="hide-frame",
+        help="a damaged frame or a failed detection: hide the whole frame (default), skip it, or abort",
+    )
+    group.add_argument(
+        "--regions", metavar="PATH", help="write the hidden regions of every frame as JSON lines"
+    )
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report")
+    add_detector_options(parser)
+    add_mask_options(parser)
+    parser.set_defaults(handler=run_video)
+
+
+def _job_config(args: argparse.Namespace) -> VideoJobConfig:
+    return VideoJobConfig(
+        anonymizer=anonymizer_config(args),
+        output=VideoOutputConfig(quality=args.quality, codec=args.codec, audio=args.audio),
+        tracker=TrackerConfig(hold=args.hold),
+        detect_every=args.detect_every,
+        on_error=args.on_error,
+    )
+
+
+def _regions_path(args: argparse.Namespace, job: Job, several: bool) -> Path | None:
+    if args.regions is None:
+        return None
+    if not several:
+        return Path(args.regions)
+    return Path(args.regions) / f"{job.source.stem}.regions.jsonl"
+
+
+def _suffix_for(job: Job, forced: str | None) -> Job:
+    if job.target is None or forced or job.target.suffix.lower() in OUTPUT_FORMATS:
+        return job
+    return Job(job.source, job.target.with_suffix(".mp4"), job.problem)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """Run ``faceveil video``."""
+    config = _job_config(args)
+    suffix = f".{args.suffix}" if args.suffix else None
+    jobs = [_suffix_for(j, suffix) for j in plan(args.inputs, args.output, VIDEO_EXTENSIONS, suffix=suffix)]
+    if not jobs:
+        raise InputError(f"no videos found in the inputs (looked for {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    anonymizer = Anonymizer(config.anonymizer)
+    failed = 0
+    for job in jobs:
+        try:
+            if job.problem is not None or job.target is None:
+                raise InputError(job.problem or "no output path")
+            report = _run_one(args, config, anonymizer, job, several=len(jobs) > 1)
+        except ConfigError:
+            raise
+        except FaceveilError as exc:
+            failed += 1
+            print(f"faceveil: error: {job.source}: {exc}", file=sys.stderr)
+            continue
+        if not args.quiet:
+            print(_summary(report), file=sys.stderr)
+    return exit_codes.INPUT_FAILED if failed else exit_codes.OK
+
+
+def _run_one(
+    args: argparse.Namespace, config: VideoJobConfig, anonymizer: Anonymizer, job: Job, several: bool
+) -> VideoReport:
+    assert job.target is not None
+    bar = None if args.quiet or not sys.stderr.isatty() else _bar(job)
+
+    def progress(done: int, total: int | None) -> None:
+        if bar is not None:
+            if total and bar.total != total:
+                bar.total = total
+            bar.update(done - bar.n)
+
+    try:
+        return VideoJob(config, anonymizer, progress).run(
+            job.source, job.target, _regions_path(args, job, several)
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _bar(job: Job) -> tqdm[Any]:
+    from tqdm import tqdm
+
+    return tqdm(total=None, unit="frame", desc=job.source.name, file=sys.stderr, dynamic_ncols=True)
+
+
+def _summary(report: VideoReport) -> str:
+    figures = report.to_json()
+    return "faceveil: " + json.dumps(figures)
