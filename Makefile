@@ -9,7 +9,7 @@ VENV := .venv
 STAMP := $(VENV)/.faceveil-synced
 SAMPLE := src/faceveil/samples/grace_hopper.jpg
 
-.PHONY: env run test lint typecheck unit bench eval clean
+.PHONY: env run test lint typecheck unit bench bench-video eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -47,3 +47,11 @@ eval: env
 
 clean:
 	rm -rf $(VENV) $(TOOLS) out .pytest_cache .mypy_cache .ruff_cache
+
+# deface 1.5.0 in a throwaway environment, only for the video benchmark's reference figures
+.bench/deface/bin/deface:
+	$(PYTHON) -m venv .bench/deface
+	.bench/deface/bin/pip install --quiet "deface==1.5.0" "onnxruntime>=1.19,<1.24" "onnx>=1.16,<1.20"
+
+bench-video: env .bench/deface/bin/deface
+	$(VENV)/bin/python benchmarks/video_bench.py

@@ -86,6 +86,7 @@ class ZoomLook:
     margin: int = 32
     seed_height: float = 40.0
     seed_threshold: float = 0.05
+    seed_max_score: float = 1.0
     max_height: float = 64.0
     everywhere: bool = False
     everywhere_below: int = 640
@@ -159,7 +160,8 @@ class MultiScaleCenterFace:
         if zoom.everywhere or max(height, width) < zoom.everywhere_below:
             marked[:] = 1
         else:
-            seeds = full[(full.height < zoom.seed_height) & (full.confidence >= zoom.seed_threshold)]
+            doubtful = (full.confidence >= zoom.seed_threshold) & (full.confidence < zoom.seed_max_score)
+            seeds = full[(full.height < zoom.seed_height) & doubtful]
             centre = (seeds.xyxy[:, :2] + seeds.xyxy[:, 2:]) / 2 // zoom.tile
             cx = np.clip(centre[:, 0].astype(np.int64), 0, cols - 1)
             cy = np.clip(centre[:, 1].astype(np.int64), 0, rows - 1)
