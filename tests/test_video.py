@@ -25,7 +25,7 @@ from faceveil.cli.main import main
 from faceveil.config import AnonymizerConfig, MaskConfig
 from faceveil.core.detections import Detections
 from faceveil.detection.fake import FakeDetector, boxes
-from faceveil.errors import InputError, JobCancelledError, OutputError
+from faceveil.errors import CorruptInputError, InputError, JobCancelledError, OutputError
 from faceveil.media.video_io import OUTPUT_FORMATS, VideoOutputConfig, VideoSink, read_media
 from faceveil.pipeline.video import VideoJob, VideoJobConfig, VideoReport
 
@@ -681,20 +681,19 @@ def test_bad_input_is_an_input_error(clips: Clips, tmp_path: Path, kind: str) ->
     assert not leftovers(tmp_path)
 
 
-def test_truncated_file_with_its_index_first_is_hidden_up_to_its_end(clips: Clips, tmp_path: Path) -> None:
-    # with the MP4 index at the start, FFmpeg decodes what is there and stops without an error:
-    # what is written must still be hidden, frame by frame, in order
+def test_truncated_file_with_its_index_first_is_refused(clips: Clips, tmp_path: Path) -> None:
+    # with the MP4 index at the start, FFmpeg decodes what is there and stops without an error;
+    # the index says how many frames there should be, so the cut is noticed and nothing is written
     whole = make_video(tmp_path / "whole.mp4", faststart=True)
     data = whole.read_bytes()
     assert data[4:8] == b"ftyp" and data.find(b"moov") < data.find(b"mdat")
     source = tmp_path / "cut.mp4"
     source.write_bytes(data[: int(len(data) * 0.6)])
     target = tmp_path / "out.mp4"
-    report = run_job(source, target)
-    after = read_video(target)
-    assert 0 < len(after.times) == report.frames < 20
-    assert after.times == read_video(whole).times[: len(after.times)]
-    assert all(is_hidden(rgb) for rgb in after.images)
+    with pytest.raises(CorruptInputError, match="truncated"):
+        run_job(source, target)
+    assert not target.exists()
+    assert not leftovers(tmp_path)
 
 
 def test_unwritable_output_is_an_output_error(clips: Clips, tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def build_preset(name: str, config: DetectorConfig) -> Detector:
                 ScalePass(0.5, 0.1, min_height=32),
                 ScalePass(0.25, 0.2, min_height=128),
             ),
-            zoom=ZoomLook(scale=2.0, threshold=0.12, seed_max_score=0.15),
+            zoom=ZoomLook(scale=2.0, threshold=0.12, seed_max_score=0.15, margin=16),
         )
     if name == "thorough":
         return MultiScaleCenterFace(

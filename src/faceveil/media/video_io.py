@@ -200,6 +200,15 @@ def read_media(container: Any, info: VideoInfo, audio: bool) -> Iterator[Decoded
         raise CorruptInputError(f"the video {where}: {exc}") from None
     if index == 0:
         raise CorruptInputError("the video has no frames")
+    expected = video.frames or 0
+    if _has_sample_table(container) and 0 < index < expected:
+        # MP4/MOV list every frame in their index: fewer decoded means the file was cut short
+        raise CorruptInputError(f"the video is truncated: {index} of {expected} frames could be read")
+
+
+def _has_sample_table(container: Any) -> bool:
+    names = set((getattr(container.format, "name", "") or "").split(","))
+    return bool(names & {"mov", "mp4"})
 
 
 @dataclass(frozen=True)
