@@ -39,13 +39,18 @@ class DetectorConfig:
             (``fast``, ``balanced``, ``thorough``).
         threshold: score threshold; None uses the detector's own recall-first default.
         device: ``auto`` uses a GPU execution provider when one is installed, ``cpu`` never does.
+        max_side: pictures whose longer side is larger are downscaled to it for detection (boxes
+            still come back in the picture's own pixels); None detects at full resolution.
     """
 
     name: str = "balanced"
     threshold: float | None = None
     device: Device = "auto"
+    max_side: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_side is not None and self.max_side < 64:
+            raise ConfigError(f"max_side must be at least 64 pixels, got {self.max_side}")
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise ConfigError(f"threshold must lie in [0, 1], got {self.threshold}")
         check_choice("device", self.device, DEVICES)

@@ -16,21 +16,23 @@ from faceveil.config import (
 from faceveil.detection.base import available_detectors
 
 
-def add_detector_options(parser: argparse.ArgumentParser) -> None:
-    """``--detector``, ``--preset``, ``--threshold``, ``--device``."""
+def add_detector_options(
+    parser: argparse.ArgumentParser, preset: str = "balanced", max_side: int | None = None
+) -> None:
+    """``--detector``, ``--preset``, ``--threshold``, ``--device``, ``--max-side``."""
     group = parser.add_argument_group("detection")
     group.add_argument(
         "--detector",
         default=None,
         choices=available_detectors(),
         metavar="NAME",
-        help=f"detector or preset: {', '.join(available_detectors())} (default: balanced)",
+        help=f"detector or preset: {', '.join(available_detectors())} (default: {preset})",
     )
     group.add_argument(
         "--preset",
-        default=None,
+        default=preset,
         choices=("fast", "balanced", "thorough"),
-        help="speed/recall trade-off; same as --detector PRESET (default: balanced)",
+        help=f"speed/recall trade-off; same as --detector PRESET (default: {preset})",
     )
     group.add_argument(
         "--threshold",
@@ -39,6 +41,14 @@ def add_detector_options(parser: argparse.ArgumentParser) -> None:
         help="score threshold in [0, 1] (default: per detector, recall first)",
     )
     group.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="where models run")
+    group.add_argument(
+        "--max-side",
+        type=int,
+        default=max_side,
+        metavar="PX",
+        help="detect on a copy downscaled to this longer side (default: "
+        + (f"{max_side})" if max_side else "full resolution)"),
+    )
 
 
 def add_mask_options(parser: argparse.ArgumentParser) -> None:
@@ -74,8 +84,8 @@ def add_io_options(parser: argparse.ArgumentParser) -> None:
 
 def detector_config(args: argparse.Namespace) -> DetectorConfig:
     """`DetectorConfig` from parsed options."""
-    name = args.detector or args.preset or "balanced"
-    return DetectorConfig(name=name, threshold=args.threshold, device=args.device)
+    name = args.detector or args.preset
+    return DetectorConfig(name=name, threshold=args.threshold, device=args.device, max_side=args.max_side)
 
 
 def mask_config(args: argparse.Namespace) -> MaskConfig:

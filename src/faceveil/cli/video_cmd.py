@@ -14,7 +14,14 @@ from faceveil.cli.inputs import Job, plan
 from faceveil.cli.options import add_detector_options, add_mask_options, anonymizer_config
 from faceveil.errors import ConfigError, FaceveilError, InputError
 from faceveil.media.video_io import OUTPUT_FORMATS, VIDEO_EXTENSIONS, VideoOutputConfig
-from faceveil.pipeline.video import ON_ERROR, VideoJob, VideoJobConfig, VideoReport
+from faceveil.pipeline.video import (
+    DEFAULT_VIDEO_MAX_SIDE,
+    DEFAULT_VIDEO_PRESET,
+    ON_ERROR,
+    VideoJob,
+    VideoJobConfig,
+    VideoReport,
+)
 from faceveil.tracking.tracker import TrackerConfig
 
 if TYPE_CHECKING:
@@ -67,7 +74,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
         "--regions", metavar="PATH", help="write the hidden regions of every frame as JSON lines"
     )
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report")
-    add_detector_options(parser)
+    add_detector_options(parser, preset=DEFAULT_VIDEO_PRESET, max_side=DEFAULT_VIDEO_MAX_SIDE)
     add_mask_options(parser)
     parser.set_defaults(handler=run_video)
 

@@ -84,4 +84,25 @@ def create_detector(config: DetectorConfig | None = None) -> Detector:
     if factory is None:
         names = ", ".join(available_detectors())
         raise ConfigError(f"unknown detector {config.name!r}; choose one of: {names}")
-    return factory(config)
+    detector = factory(config)
+    return detector if config.max_side is None else Downscaled(detector, config.max_side)
+
+
+class Downscaled:
+    """Runs ``detector`` on a copy no larger than ``max_side`` pixels; boxes map back."""
+
+    def __init__(self, detector: Detector, max_side: int) -> None:
+        self.detector = detector
+        self.max_side = max_side
+
+    def detect(self, rgb: RGBImage) -> Detections:
+        """Faces in ``rgb``, found on a downscaled copy when ``rgb`` is larger than ``max_side``."""
+        height, width = rgb.shape[:2]
+        if max(height, width) <= self.max_side:
+            return self.detector.detect(rgb)
+        import cv2
+
+        factor = self.max_side / max(height, width)
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+        return self.detector.detect(small).transformed(size[0] / width)

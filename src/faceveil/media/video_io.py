@@ -12,7 +12,9 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -180,8 +182,7 @@ def read_media(container: Any, info: VideoInfo, audio: bool) -> Iterator[Decoded
     streams = [video]
     if audio and container.streams.audio:
         streams.append(container.streams.audio[0])
-    index = 0
-    last_pts: int | None = None
+    stamps = _Restamper()
     try:
         for packet in container.demux(*streams):
             if packet.stream.type == "audio":
@@ -189,21 +190,58 @@ def read_media(container: Any, info: VideoInfo, audio: bool) -> Iterator[Decoded
                     yield AudioPacket(packet)
                 continue
             for frame in packet.decode():
-                pts = frame.pts if frame.pts is not None else (last_pts + 1 if last_pts is not None else 0)
-                last_pts = pts
                 rgb = _upright(frame.to_ndarray(format="rgb24"), info.rotation)
                 tb = Fraction(frame.time_base) if frame.time_base else info.time_base
-                yield DecodedFrame(Frame(rgb, index, pts, tb), bool(getattr(frame, "is_corrupt", False)))
-                index += 1
+                yield from stamps.push(rgb, frame.pts, tb, bool(getattr(frame, "is_corrupt", False)))
+        yield from stamps.flush()
     except av.error.InvalidDataError as exc:
-        where = "cannot be decoded" if index == 0 else f"is damaged after frame {index}"
+        where = "cannot be decoded" if stamps.count == 0 else f"is damaged after frame {stamps.count}"
         raise CorruptInputError(f"the video {where}: {exc}") from None
-    if index == 0:
+    if stamps.count == 0:
         raise CorruptInputError("the video has no frames")
     expected = video.frames or 0
-    if _has_sample_table(container) and 0 < index < expected:
+    if _has_sample_table(container) and 0 < stamps.count < expected:
         # MP4/MOV list every frame in their index: fewer decoded means the file was cut short
-        raise CorruptInputError(f"the video is truncated: {index} of {expected} frames could be read")
+        raise CorruptInputError(f"the video is truncated: {stamps.count} of {expected} frames could be read")
+
+
+class _Restamper:
+    """Gives decoded frames (which come out in display order) increasing timestamps.
+
+    Some containers (AVI with B-frames) label frames with their decode-order times: the right
+    set of timestamps, locally shuffled. A few frames of look-ahead sort them back; timestamps
+    that are already increasing pass unchanged.
+    """
+
+    _DEPTH = 8
+
+    def __init__(self) -> None:
+        self._frames: deque[tuple[RGBImage, Fraction, bool]] = deque()
+        self._stamps: list[int] = []
+        self._last: int | None = None
+        self.count = 0
+
+    def push(self, rgb: RGBImage, pts: int | None, tb: Fraction, corrupt: bool) -> Iterator[DecodedFrame]:
+        if pts is None:
+            pts = (max(self._stamps) if self._stamps else (self._last if self._last is not None else -1)) + 1
+        heapq.heappush(self._stamps, pts)
+        self._frames.append((rgb, tb, corrupt))
+        if len(self._frames) > self._DEPTH:
+            yield self._pop()
+
+    def flush(self) -> Iterator[DecodedFrame]:
+        while self._frames:
+            yield self._pop()
+
+    def _pop(self) -> DecodedFrame:
+        rgb, tb, corrupt = self._frames.popleft()
+        pts = heapq.heappop(self._stamps)
+        if self._last is not None and pts <= self._last:
+            pts = self._last + 1
+        self._last = pts
+        decoded = DecodedFrame(Frame(rgb, self.count, pts, tb), corrupt)
+        self.count += 1
+        return decoded
 
 
 def _has_sample_table(container: Any) -> bool:
@@ -226,7 +264,7 @@ class VideoOutputConfig:
     quality: int = 20
     codec: str | None = None
     audio: str = "keep"
-    preset: str = "veryfast"
+    preset: str = "superfast"
 
     def __post_init__(self) -> None:
         if not 0 <= self.quality <= 63:
