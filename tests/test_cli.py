@@ -565,3 +565,12 @@ def test_in_place_with_output_is_a_usage_error(tmp_path: Path, fake: FakeDetecto
     assert code == exit_codes.USAGE
     assert photo.read_bytes() == original
     assert not (tmp_path / "b.png").exists()
+
+
+def test_video_command_defaults_are_the_library_defaults() -> None:
+    from faceveil.cli.main import build_parser
+    from faceveil.cli.video_cmd import _job_config
+    from faceveil.pipeline.video import VideoJobConfig
+
+    args = build_parser().parse_args(["video", "in.mp4", "-o", "out.mp4"])
+    assert _job_config(args) == VideoJobConfig()

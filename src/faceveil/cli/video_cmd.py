@@ -15,6 +15,7 @@ from faceveil.cli.options import add_detector_options, add_mask_options, anonymi
 from faceveil.errors import ConfigError, FaceveilError, InputError
 from faceveil.media.video_io import OUTPUT_FORMATS, VIDEO_EXTENSIONS, VideoOutputConfig
 from faceveil.pipeline.video import (
+    DEFAULT_DETECT_EVERY,
     DEFAULT_VIDEO_MAX_SIDE,
     DEFAULT_VIDEO_PRESET,
     ON_ERROR,
@@ -62,7 +63,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
         "--hold", type=int, default=12, help="frames a face stays hidden after its last detection"
     )
     group.add_argument(
-        "--detect-every", type=int, default=1, help="run the detector every N frames, track between"
+        "--detect-every",
+        type=int,
+        default=DEFAULT_DETECT_EVERY,
+        help=f"run the detector every N frames, track and fill in between (default: {DEFAULT_DETECT_EVERY})",
     )
     group.add_argument(
         "--on-error",
