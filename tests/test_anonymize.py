@@ -15,7 +15,7 @@ from faceveil.config import AnonymizerConfig, MaskConfig
 from faceveil.core.detections import Detections
 from faceveil.core.frame import Frame
 from faceveil.detection.fake import FakeDetector, boxes
-from faceveil.errors import ValidationError
+from faceveil.errors import ConfigError, ValidationError
 
 RGB = npt.NDArray[np.uint8]
 Box = tuple[float, float, float, float]
@@ -31,6 +31,7 @@ def noise(height: int, width: int, seed: int = 0) -> RGB:
 
 def anonymizer(*faces: Box, **mask: Any) -> Anonymizer:
     detector = FakeDetector(boxes(*faces)) if faces else FakeDetector()
+    mask.setdefault("min_margin", 0.0)  # exact scale/shape geometry; the margin has its own test
     return Anonymizer(AnonymizerConfig(mask=MaskConfig(**mask)), detector=detector)
 
 
@@ -213,7 +214,7 @@ def test_face_entirely_outside_is_skipped() -> None:
 
 def test_build_regions_skips_outside_boxes() -> None:
     xyxy = np.array([[-50, -50, -10, -10], [10, 10, 20, 20], [100, 0, 120, 10]], np.float32)
-    regions = build_regions(xyxy, 1.0, "box", 100, 50)
+    regions = build_regions(xyxy, 1.0, "box", 100, 50, min_margin=0.0)
     assert [r.window for r in regions] == [(10, 10, 20, 20)]
     assert regions[0].size == 10
     assert build_regions(np.zeros((0, 4), np.float32), 1.3, "ellipse", 10, 10) == []
@@ -291,7 +292,8 @@ def test_hide_uses_given_detections_without_detecting() -> None:
     image = noise(80, 80)
     detector = FakeDetector(boxes((0, 0, 80, 80)))
     anon = Anonymizer(
-        AnonymizerConfig(mask=MaskConfig(mode="solid", shape="box", scale=1.0)), detector=detector
+        AnonymizerConfig(mask=MaskConfig(mode="solid", shape="box", scale=1.0, min_margin=0.0)),
+        detector=detector,
     )
     given = boxes((10, 10, 30, 30))
     result = anon.hide(image, given)
@@ -314,3 +316,12 @@ def test_apply_calls_detector_once_and_accepts_frames() -> None:
     assert result.faces == 1
     assert len(anon.detect(image)) == 1
     assert detector.calls == [(60, 90), (60, 90)]
+
+
+def test_min_margin_widens_small_regions_only() -> None:
+    tiny = build_regions(np.asarray([[50, 50, 56, 56]], np.float32), 1.3, "box", 200, 200)
+    assert tiny[0].window == (48, 48, 58, 58)  # 2 px on every side beats 1.3x (0.9 px)
+    large = build_regions(np.asarray([[50, 50, 150, 150]], np.float32), 1.3, "box", 200, 200)
+    assert large[0].window == (35, 35, 165, 165)  # 1.3x (15 px) beats 2 px
+    with pytest.raises(ConfigError, match="margin"):
+        MaskConfig(min_margin=-1)

@@ -69,6 +69,8 @@ class MaskConfig:
             200 px face is blurred with sigma 52 px, so no facial feature survives).
         cells: mosaic cells along the region's longer side for ``pixelate``.
         outline: draw a visible green outline around each hidden region.
+        min_margin: every region reaches at least this many pixels beyond its face box (a box
+            a few pixels off uncovers half of a tiny face, not of a large one).
     """
 
     mode: Mode = "blur"
@@ -78,6 +80,7 @@ class MaskConfig:
     blur_strength: float = 0.2
     cells: int = 8
     outline: bool = False
+    min_margin: float = 2.0
 
     def __post_init__(self) -> None:
         check_choice("mode", self.mode, MODES)
@@ -88,6 +91,8 @@ class MaskConfig:
             raise ConfigError(f"color must be three integers in [0, 255], got {self.color}")
         if not 0.01 <= self.blur_strength <= 1.0:
             raise ConfigError(f"blur strength must lie in [0.01, 1], got {self.blur_strength}")
+        if not 0 <= self.min_margin <= 50:
+            raise ConfigError(f"min margin must lie in [0, 50] pixels, got {self.min_margin}")
         if not 2 <= self.cells <= 64:
             raise ConfigError(f"cells must lie in [2, 64], got {self.cells}")
 

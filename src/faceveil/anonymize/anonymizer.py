@@ -63,7 +63,7 @@ class Anonymizer:
         rgb = _rgb(image)
         mask = self.config.mask
         height, width = rgb.shape[:2]
-        regions = build_regions(detections.xyxy, mask.scale, mask.shape, width, height)
+        regions = build_regions(detections.xyxy, mask.scale, mask.shape, width, height, mask.min_margin)
         out = self.filter.apply(rgb.copy(), regions)
         if mask.outline:
             out = draw_outlines(out, regions, mask.shape)

@@ -29,7 +29,8 @@ class Filter(Protocol):
 def _paste(image: Image, region: Region, hidden: Image) -> None:
     x1, y1, x2, y2 = region.window
     view = image[y1:y2, x1:x2]
-    view[region.mask] = hidden[region.mask]
+    mask = region.mask if view.ndim == 2 else region.mask[..., None]
+    np.copyto(view, hidden, where=mask)
 
 
 class BlurFilter:

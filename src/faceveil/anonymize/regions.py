@@ -58,16 +58,21 @@ def ellipse_mask(box: tuple[float, float, float, float], window: tuple[int, int,
 
 
 def build_regions(
-    xyxy: npt.NDArray[np.float32], scale: float, shape: str, width: int, height: int
+    xyxy: npt.NDArray[np.float32],
+    scale: float,
+    shape: str,
+    width: int,
+    height: int,
+    min_margin: float = MIN_MARGIN,
 ) -> list[Region]:
     """Regions for face boxes ``xyxy``: scaled by ``scale``, shaped, kept to the image.
 
-    Each region also reaches at least ``MIN_MARGIN`` pixels beyond its face box on every side:
+    Each region also reaches at least ``min_margin`` pixels beyond its face box on every side:
     a box a few pixels off matters little on a large face, but can uncover half of a tiny one.
     """
     regions = []
     scaled = scale_boxes(xyxy, scale)
-    margin = np.asarray([-MIN_MARGIN, -MIN_MARGIN, MIN_MARGIN, MIN_MARGIN], dtype=np.float32)
+    margin = np.asarray([-min_margin, -min_margin, min_margin, min_margin], dtype=np.float32)
     padded = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4) + margin
     outer = np.concatenate(
         [np.minimum(scaled[:, :2], padded[:, :2]), np.maximum(scaled[:, 2:], padded[:, 2:])], 1

@@ -85,7 +85,8 @@ class Scorer:
         self, labelled: LabelledImage, width: int, height: int, found: Detections, seconds: float
     ) -> None:
         """Score the detections ``found`` on one labelled image that took ``seconds``."""
-        regions = build_regions(found.xyxy, self.mask.scale, self.mask.shape, width, height)
+        mask = self.mask
+        regions = build_regions(found.xyxy, mask.scale, mask.shape, width, height, mask.min_margin)
         hidden = union_mask(regions, width, height)
         _tally(self._report, labelled, coverage(hidden, labelled.boxes))
         self._ap.add(found.xyxy, found.confidence, labelled.boxes, labelled.ignored)

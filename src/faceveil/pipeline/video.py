@@ -43,12 +43,12 @@ from faceveil.tracking.tracker import FaceTracker, TrackerConfig
 
 ON_ERROR = ("hide-frame", "skip-frame", "abort")
 
-# Video defaults: one full-resolution pass (up to 1440 px) every third frame; the tracker and the
+# Video defaults: one full-resolution pass (up to 1440 px) every fourth frame; the tracker and the
 # bidirectional fill cover the frames between. On the YouTube Faces tracks this hides every
 # labelled face frame (see the issue notes); --preset balanced --detect-every 1 looks harder.
 DEFAULT_VIDEO_PRESET = "fast"
 DEFAULT_VIDEO_MAX_SIDE = 1440
-DEFAULT_DETECT_EVERY = 3
+DEFAULT_DETECT_EVERY = 4
 
 
 def _default_video_anonymizer() -> AnonymizerConfig:

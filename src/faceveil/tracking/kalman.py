@@ -7,6 +7,7 @@ and ByteTrack), so the filter behaves the same for a 20 px face and a 400 px fac
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -99,7 +100,9 @@ class KalmanBoxFilter:
         measured = self._checked(box_xyxy)
         noise = self._size_noise(STD_POSITION, None)
         projected = _OBSERVE @ self.covariance @ _OBSERVE.T + noise
-        gain = np.linalg.solve(projected, _OBSERVE @ self.covariance).T
+        # OpenCV's small-matrix solve: numpy's goes through BLAS, whose threads fight the detector's
+        _, solved = cv2.solve(projected, _OBSERVE @ self.covariance, flags=cv2.DECOMP_CHOLESKY)
+        gain = np.asarray(solved, dtype=np.float64).T
         self.mean = self.mean + gain @ (measured - _OBSERVE @ self.mean)
         self.covariance = self.covariance - gain @ projected @ gain.T
         self.covariance = (self.covariance + self.covariance.T) / 2
