@@ -50,6 +50,9 @@ def create_session(model: bytes, device: str, threads: int = 0) -> Any:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.log_severity_level = 3
+    # idle worker threads sleep instead of spinning: they would steal the CPU from decoding,
+    # encoding and other sessions on a small machine
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     ort.set_default_logger_severity(3)
     try:
         return ort.InferenceSession(model, sess_options=options, providers=choose_providers(device))
