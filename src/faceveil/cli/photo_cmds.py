@@ -120,7 +120,7 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
     if not args.quiet:
         done = len(jobs) - failed
         print(f"faceveil: {done} of {len(jobs)} photos done, {faces} faces, {failed} failed", file=sys.stderr)
-    return exit_codes.INPUT_FAILED if failed or not jobs else exit_codes.OK
+    return exit_codes.INPUT_FAILED if failed else exit_codes.OK
 
 
 def _reports(

