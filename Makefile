@@ -9,7 +9,7 @@ VENV := .venv
 STAMP := $(VENV)/.faceveil-synced
 SAMPLE := src/faceveil/samples/grace_hopper.jpg
 
-.PHONY: env run test lint typecheck unit bench bench-video eval clean
+.PHONY: env sysdeps run test lint typecheck unit bench bench-video eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -33,10 +33,13 @@ lint: env
 typecheck: env
 	$(VENV)/bin/mypy
 
-unit: env
+unit: env sysdeps
 	$(VENV)/bin/pytest
 
-test: lint typecheck unit
+sysdeps:
+	./scripts/system-deps.sh
+
+test: sysdeps lint typecheck unit
 
 bench: env
 	$(VENV)/bin/python benchmarks/photo_bench.py
