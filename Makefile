@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine:
-#   make run    build the environment, then anonymize the embedded sample photo into out/
-#   make test   build the environment, then run ruff, mypy and pytest
+#   make run    build the environment, then start the web app on http://127.0.0.1:8000/
+#   make test   build the environment (and the system packages the tests need), then run ruff, mypy and pytest
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 TOOLS := .tools
@@ -9,7 +9,7 @@ VENV := .venv
 STAMP := $(VENV)/.faceveil-synced
 SAMPLE := src/faceveil/samples/grace_hopper.jpg
 
-.PHONY: env sysdeps run test lint typecheck unit bench bench-video eval clean
+.PHONY: env sysdeps run sample test lint typecheck unit bench bench-video bench-stream bench-load bench-pose eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -22,6 +22,9 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 env: $(STAMP)
 
 run: env
+	$(VENV)/bin/faceveil serve
+
+sample: env
 	mkdir -p out
 	$(VENV)/bin/faceveil image $(SAMPLE) -o out/grace_hopper.anonymized.jpg --json out/grace_hopper.json
 	@echo "anonymized sample written to out/grace_hopper.anonymized.jpg (faces: out/grace_hopper.json)"
@@ -43,6 +46,15 @@ test: sysdeps lint typecheck unit
 
 bench: env
 	$(VENV)/bin/python benchmarks/photo_bench.py
+
+bench-load: env
+	$(VENV)/bin/python benchmarks/service_load.py
+
+bench-stream: env
+	$(VENV)/bin/python benchmarks/stream_bench.py
+
+bench-pose: env
+	$(VENV)/bin/python benchmarks/pose_bench.py
 
 eval: env
 	$(VENV)/bin/faceveil eval ../shared/data/wider_dev/annotations.json

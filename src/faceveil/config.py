@@ -10,10 +10,12 @@ from faceveil.errors import ConfigError
 MODES = ("blur", "pixelate", "solid", "none")
 SHAPES = ("ellipse", "box")
 DEVICES = ("auto", "cpu", "cuda")
+TARGETS = ("face", "head", "person")
 
 Mode = Literal["blur", "pixelate", "solid", "none"]
 Shape = Literal["ellipse", "box"]
 Device = Literal["auto", "cpu", "cuda"]
+Target = Literal["face", "head", "person"]
 
 
 def check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:
@@ -116,9 +118,77 @@ class ImageIOConfig:
             raise ConfigError(f"jpeg_quality must lie in [1, 100], got {self.jpeg_quality}")
 
 
+def _check_rgb(name: str, color: tuple[int, int, int]) -> None:
+    if len(color) != 3 or any(not 0 <= int(c) <= 255 for c in color):
+        raise ConfigError(f"{name} must be three integers in [0, 255], got {color}")
+
+
+@dataclass(frozen=True)
+class PoseConfig:
+    """How people are found (BlazePose, one landmark pass per person) and how skeletons are drawn.
+
+    Attributes:
+        min_detection: least confidence of the pose detector inside each person's crop.
+        min_face: faces smaller than this (pixels, longer side) do not seed a person crop.
+        min_face_score: faces scoring less do not seed a person crop (they are still hidden).
+        max_people: most people kept per picture.
+        search_rounds: full-picture searches for people no face was found for (backs, profiles);
+            each round hides the people already found and asks the pose detector again.
+        min_visibility: landmarks less visible than this are not drawn.
+        joint_color, bone_color: skeleton colours as ``(r, g, b)`` (red joints, white bones).
+        thickness: bone width in pixels; 0 picks one from the picture's size.
+    """
+
+    min_detection: float = 0.5
+    min_face: float = 12.0
+    min_face_score: float = 0.5
+    max_people: int = 32
+    search_rounds: int = 2
+    min_visibility: float = 0.5
+    joint_color: tuple[int, int, int] = (255, 0, 0)
+    bone_color: tuple[int, int, int] = (255, 255, 255)
+    thickness: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_detection <= 1.0:
+            raise ConfigError(f"min_detection must lie in [0, 1], got {self.min_detection}")
+        if not 0.0 <= self.min_visibility <= 1.0:
+            raise ConfigError(f"min_visibility must lie in [0, 1], got {self.min_visibility}")
+        if not 0.0 <= self.min_face_score <= 1.0:
+            raise ConfigError(f"min_face_score must lie in [0, 1], got {self.min_face_score}")
+        if not 4.0 <= self.min_face <= 4096.0:
+            raise ConfigError(f"min_face must lie in [4, 4096] pixels, got {self.min_face}")
+        if not 1 <= self.max_people <= 256:
+            raise ConfigError(f"max_people must lie in [1, 256], got {self.max_people}")
+        if not 0 <= self.search_rounds <= 16:
+            raise ConfigError(f"search_rounds must lie in [0, 16], got {self.search_rounds}")
+        if not 0 <= self.thickness <= 64:
+            raise ConfigError(f"thickness must lie in [0, 64] pixels, got {self.thickness}")
+        _check_rgb("joint_color", self.joint_color)
+        _check_rgb("bone_color", self.bone_color)
+
+
 @dataclass(frozen=True)
 class AnonymizerConfig:
-    """Everything an :class:`faceveil.Anonymizer` needs: which detector, and how to hide."""
+    """Everything an :class:`faceveil.Anonymizer` needs: which detector, what to hide, and how.
+
+    Attributes:
+        detector: the face detector.
+        mask: how each region is hidden.
+        target: ``face`` (the default), ``head`` (face plus hair and ears, from pose landmarks, so
+            people seen from the side or behind are hidden too) or ``person`` (the whole
+            silhouette, from the selfie-segmentation model). Every target hides the faces the
+            face detector found: ``head`` and ``person`` only ever add.
+        skeleton_only: also hide every person found by pose and draw their skeletons over.
+        pose: how people are found and skeletons drawn (used by ``head``, ``person`` and
+            ``skeleton_only``).
+    """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
     mask: MaskConfig = field(default_factory=MaskConfig)
+    target: Target = "face"
+    skeleton_only: bool = False
+    pose: PoseConfig = field(default_factory=PoseConfig)
+
+    def __post_init__(self) -> None:
+        check_choice("target", self.target, TARGETS)

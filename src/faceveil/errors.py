@@ -72,3 +72,15 @@ class JobCancelledError(FaceveilError):
     """The job was cancelled (Ctrl-C or a cancel request); no output was written."""
 
     code = "cancelled"
+
+
+class UnsafeSourceError(InputError):
+    """A stream source was refused: a scheme, protocol or address faceveil does not open."""
+
+    code = "unsafe_source"
+
+
+class StreamError(FaceveilError):
+    """A live stream failed: its source stayed unreachable, or a worker stopped on an error."""
+
+    code = "stream_error"

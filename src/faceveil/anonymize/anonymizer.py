@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +16,10 @@ from faceveil.core.frame import Frame
 from faceveil.detection.base import Detector, create_detector
 from faceveil.errors import ValidationError
 
+if TYPE_CHECKING:
+    from faceveil.pose.coverage import BodyCoverage
+    from faceveil.pose.landmarks import PersonPose
+
 RGBImage = npt.NDArray[np.uint8]
 
 
@@ -25,12 +30,14 @@ class Result:
     Attributes:
         image: the anonymized ``(H, W, 3)`` RGB image (a new array; the input is not changed).
         detections: the faces found, in the image's pixels.
-        regions: the regions actually hidden (scaled and shaped).
+        regions: the regions actually hidden (scaled and shaped; person silhouettes included).
+        people: the people pose found (``head``/``person`` targets and ``skeleton_only``).
     """
 
     image: RGBImage
     detections: Detections
     regions: list[Region]
+    people: list[PersonPose] = field(default_factory=list)
 
     @property
     def faces(self) -> int:
@@ -45,33 +52,76 @@ class Anonymizer:
         config: detector and mask settings; defaults hide every face with a strong blur.
         detector: use this detector instead of the one ``config.detector`` names (tests pass a
             :class:`faceveil.detection.fake.FakeDetector`).
+        body: pose and segmentation for the ``head``/``person`` targets and ``skeleton_only``;
+            built from ``config`` when needed and None (tests pass one with fake backends).
 
     Thread-safe: one Anonymizer may serve several threads.
     """
 
-    def __init__(self, config: AnonymizerConfig | None = None, detector: Detector | None = None) -> None:
+    def __init__(
+        self,
+        config: AnonymizerConfig | None = None,
+        detector: Detector | None = None,
+        body: BodyCoverage | None = None,
+    ) -> None:
         self.config = config or AnonymizerConfig()
         self.detector = detector if detector is not None else create_detector(self.config.detector)
         self.filter: Filter = create_filter(self.config.mask)
+        self.body = body if body is not None else _body_coverage(self.config)
 
     def detect(self, image: RGBImage | Frame) -> Detections:
-        """Only find the faces."""
-        return self.detector.detect(_rgb(image))
+        """Find the faces (and, for the ``head``/``person`` targets, every head pose finds)."""
+        return self._find(_rgb(image))[0]
 
     def hide(self, image: RGBImage | Frame, detections: Detections) -> Result:
-        """Hide the given detections (for example detections merged with tracks) in a copy."""
-        rgb = _rgb(image)
-        mask = self.config.mask
-        height, width = rgb.shape[:2]
-        regions = build_regions(detections.xyxy, mask.scale, mask.shape, width, height, mask.min_margin)
-        out = self.filter.apply(rgb.copy(), regions)
-        if mask.outline:
-            out = draw_outlines(out, regions, mask.shape)
-        return Result(image=out, detections=detections, regions=regions)
+        """Hide the given detections (for example detections merged with tracks) in a copy.
+
+        With the ``person`` target the silhouettes around them are hidden too; with
+        ``skeleton_only`` pose runs on ``image`` to draw the skeletons.
+        """
+        return self._hide(_rgb(image), detections, None)
 
     def apply(self, image: RGBImage | Frame) -> Result:
         """Find every face in ``image`` and hide it; returns the new image and what was found."""
-        return self.hide(image, self.detect(image))
+        rgb = _rgb(image)
+        detections, people = self._find(rgb)
+        return self._hide(rgb, detections, people)
+
+    def _find(self, rgb: RGBImage) -> tuple[Detections, list[PersonPose]]:
+        faces = self.detector.detect(rgb)
+        if self.body is None:
+            return faces, []
+        people = self.body.people(rgb, faces)
+        if self.config.target == "face":
+            return faces, people  # skeleton_only on the face target: people are drawn, not boxed
+        return self.body.add_heads(faces, people), people
+
+    def _hide(self, rgb: RGBImage, detections: Detections, people: list[PersonPose] | None) -> Result:
+        mask = self.config.mask
+        height, width = rgb.shape[:2]
+        regions = build_regions(detections.xyxy, mask.scale, mask.shape, width, height, mask.min_margin)
+        shown = list(regions)
+        body = self.body
+        if body is not None and people is None and self.config.skeleton_only:
+            people = body.people(rgb, detections)
+        if body is not None and body.wants_silhouettes:
+            regions = regions + body.silhouettes(rgb, detections, people or [])
+        out = self.filter.apply(rgb.copy(), regions)
+        if mask.outline:
+            out = draw_outlines(out, shown, mask.shape)
+        if self.config.skeleton_only and people:
+            from faceveil.pose.draw import draw_skeletons
+
+            out = draw_skeletons(out, people, self.config.pose)
+        return Result(image=out, detections=detections, regions=regions, people=people or [])
+
+
+def _body_coverage(config: AnonymizerConfig) -> BodyCoverage | None:
+    if config.target == "face" and not config.skeleton_only:
+        return None
+    from faceveil.pose.coverage import BodyCoverage
+
+    return BodyCoverage(config)
 
 
 def _rgb(image: RGBImage | Frame) -> RGBImage:

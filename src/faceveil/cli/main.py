@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from faceveil import __version__
-from faceveil.cli import eval_cmd, exit_codes, photo_cmds, video_cmd
+from faceveil.cli import eval_cmd, exit_codes, photo_cmds, pose_cmd, serve_cmd, stream_cmd, video_cmd
 from faceveil.errors import ConfigError, FaceveilError, ModelError
 
 
@@ -24,7 +24,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
     photo_cmds.register(commands, exit_codes.EPILOG)
     video_cmd.register(commands, exit_codes.EPILOG)
+    stream_cmd.register(commands, exit_codes.EPILOG)
     eval_cmd.register(commands, exit_codes.EPILOG)
+    pose_cmd.register(commands, exit_codes.EPILOG)
+    serve_cmd.register(commands, exit_codes.EPILOG)
     return parser
 
 

@@ -7,6 +7,7 @@ import argparse
 from faceveil.config import (
     MODES,
     SHAPES,
+    TARGETS,
     AnonymizerConfig,
     DetectorConfig,
     ImageIOConfig,
@@ -70,6 +71,23 @@ def add_mask_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--box", action="store_true", help="draw a green outline around each hidden face")
 
 
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """``--target face|head|person`` and ``--skeleton-only`` (whole-person privacy, see docs/pose.md)."""
+    group = parser.add_argument_group("whole-person privacy")
+    group.add_argument(
+        "--target",
+        default="face",
+        choices=TARGETS,
+        help="what is hidden: face (default), head (face, hair and ears from pose landmarks; also "
+        "people seen from the side or behind) or person (the whole silhouette); faces are always hidden",
+    )
+    group.add_argument(
+        "--skeleton-only",
+        action="store_true",
+        help="hide every person whole and draw their skeletons over (movement without identity)",
+    )
+
+
 def add_io_options(parser: argparse.ArgumentParser) -> None:
     """``--max-pixels``, ``--jpeg-quality``."""
     group = parser.add_argument_group("files")
@@ -104,7 +122,12 @@ def mask_config(args: argparse.Namespace) -> MaskConfig:
 def anonymizer_config(args: argparse.Namespace) -> AnonymizerConfig:
     """`AnonymizerConfig` from parsed options (mask options default when a command has none)."""
     mask = mask_config(args) if hasattr(args, "mode") else MaskConfig()
-    return AnonymizerConfig(detector=detector_config(args), mask=mask)
+    return AnonymizerConfig(
+        detector=detector_config(args),
+        mask=mask,
+        target=getattr(args, "target", "face"),
+        skeleton_only=getattr(args, "skeleton_only", False),
+    )
 
 
 def io_config(args: argparse.Namespace) -> ImageIOConfig:

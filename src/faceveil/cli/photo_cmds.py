@@ -17,6 +17,7 @@ from faceveil.cli.options import (
     add_detector_options,
     add_io_options,
     add_mask_options,
+    add_target_options,
     anonymizer_config,
     io_config,
 )
@@ -49,6 +50,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
         help="output format for outputs written to a folder (default: as the input)",
     )
     add_mask_options(image)
+    add_target_options(image)
     _add_batch_options(image)
     image.set_defaults(handler=run_image)
 

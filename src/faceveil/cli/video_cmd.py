@@ -11,7 +11,12 @@ from typing import TYPE_CHECKING, Any
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
 from faceveil.cli.inputs import Job, plan
-from faceveil.cli.options import add_detector_options, add_mask_options, anonymizer_config
+from faceveil.cli.options import (
+    add_detector_options,
+    add_mask_options,
+    add_target_options,
+    anonymizer_config,
+)
 from faceveil.errors import ConfigError, FaceveilError, InputError
 from faceveil.media.video_io import OUTPUT_FORMATS, VIDEO_EXTENSIONS, VideoOutputConfig
 from faceveil.pipeline.video import (
@@ -80,6 +85,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar and no report")
     add_detector_options(parser, preset=DEFAULT_VIDEO_PRESET, max_side=DEFAULT_VIDEO_MAX_SIDE)
     add_mask_options(parser)
+    add_target_options(parser)
     parser.set_defaults(handler=run_video)
 
 

@@ -187,6 +187,12 @@ class VideoJob:
         self.anonymizer = anonymizer or Anonymizer(self.config.anonymizer)
         self.progress = progress
         self.stop = cancel or threading.Event()
+        self.report: VideoReport | None = None
+
+    @property
+    def faces_so_far(self) -> int:
+        """Face detections of the run in progress (for progress displays)."""
+        return self.report.faces if self.report is not None else 0
 
     def run(
         self,
@@ -214,7 +220,7 @@ class VideoJob:
                 audit_tmp = _temp_path(Path(regions))
                 temps.append(audit_tmp)
                 audit = open(audit_tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-            report = VideoReport(str(source), str(target), info=info)
+            report = self.report = VideoReport(str(source), str(target), info=info)
             start = time.perf_counter()
             try:
                 self._stages(container, info, sink, audit, report, audio_in is not None)

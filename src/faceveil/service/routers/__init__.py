@@ -1,0 +1,1 @@
+"""One router per resource: health, auth, photos, jobs, live, pages, docs."""

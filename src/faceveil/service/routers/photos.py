@@ -1,0 +1,95 @@
+"""``/api/v1/photos``: anonymize a photo synchronously, or only detect its faces."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from faceveil.service.deps import Caller, Client, State
+from faceveil.service.routers.common import declared_length, errors, raw_body
+from faceveil.service.schemas import DetectOut, Face, PhotoOptions, Preset
+from faceveil.service.uploads import read_limited
+
+router = APIRouter(prefix="/api/v1/photos", tags=["photos"])
+
+_ERRORS = errors(401, 403, 413, 415, 422, 429)
+
+
+async def _body(request: Request, state: State) -> bytes:
+    limit = state.settings.max_photo_bytes
+    return await read_limited(request.stream(), declared_length(request.headers.get("content-length")), limit)
+
+
+@router.post(
+    "/anonymize",
+    summary="Anonymize a photo",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+            "description": "The photo with every face hidden; `X-Faceveil-Faces` says how many.",
+        },
+        **_ERRORS,
+    },
+    openapi_extra=raw_body("the photo file (JPEG, PNG, WebP, HEIC, TIFF, BMP, GIF)"),
+)
+async def anonymize(
+    request: Request, options: Annotated[PhotoOptions, Query()], state: State, caller: Caller, client: Client
+) -> Response:
+    """Find every face in the uploaded photo and hide it. Metadata (EXIF, GPS, thumbnails) is not kept."""
+    data = await _body(request, state)
+    result = await run_in_threadpool(state.photos.anonymize, data, options)
+    state.audit.record(
+        "photo_anonymize",
+        client=client,
+        principal=caller.name,
+        input_bytes=len(data),
+        input_sha256=_sha256(data),
+        faces=len(result.detections),
+    )
+    return Response(
+        result.data,
+        media_type=result.media_type,
+        headers={
+            "X-Faceveil-Faces": str(len(result.detections)),
+            "Content-Disposition": f'inline; filename="anonymized{result.extension}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.post(
+    "/detect",
+    summary="Find the faces in a photo",
+    response_model=DetectOut,
+    responses=_ERRORS,
+    openapi_extra=raw_body("the photo file"),
+)
+async def detect(
+    request: Request,
+    state: State,
+    caller: Caller,
+    client: Client,
+    preset: Annotated[Preset | None, Query(description="detector preset")] = None,
+) -> DetectOut:
+    """Only find the faces: boxes in pixels, scores and five landmarks each."""
+    data = await _body(request, state)
+    photo, found = await run_in_threadpool(state.photos.detect, data, preset)
+    state.audit.record(
+        "photo_detect",
+        client=client,
+        principal=caller.name,
+        input_bytes=len(data),
+        input_sha256=_sha256(data),
+        faces=len(found),
+    )
+    faces = [Face.model_validate(record) for record in found.to_records()]
+    return DetectOut(width=photo.width, height=photo.height, faces=faces)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,203 @@
+"""Stream settings from plain values: the command line and ``streams.toml`` share one reader.
+
+A ``streams.toml`` lists streams under ``[[stream]]``; an optional ``[defaults]`` table gives
+values every stream starts from::
+
+    [defaults]
+    preset = "fast"
+    overlay = true
+
+    [[stream]]
+    name = "door"
+    source = "rtsp://cam.lan/stream1"
+    outputs = ["door.mkv", "mjpeg://127.0.0.1:8091"]
+    segment = "5m"
+
+Every key is checked; an unknown key is an error naming the valid ones.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, parse_color
+from faceveil.errors import ConfigError
+from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, DEFAULT_LIVE_PRESET, LiveConfig
+from faceveil.stream.safety import parse_source
+from faceveil.stream.sinks import EncoderConfig, parse_output
+from faceveil.stream.sources import SourceConfig
+from faceveil.stream.worker import StreamSpec
+from faceveil.tracking.tracker import TrackerConfig
+
+#: Every key a stream accepts, with its default.
+STREAM_KEYS: dict[str, Any] = {
+    "name": None,
+    "source": None,
+    "outputs": None,
+    "realtime": False,
+    "allow_private": True,
+    "segment": None,
+    "keep": None,
+    "overwrite": False,
+    "overlay": False,
+    "on_late": "drop",
+    "max_lag": 0.5,
+    "queue_size": 2,
+    "duration": None,
+    "regions": None,
+    "open_timeout": 10.0,
+    "read_timeout": 5.0,
+    "retry_for": None,
+    "camera_size": None,
+    "camera_fps": None,
+    "preset": DEFAULT_LIVE_PRESET,
+    "detector": None,
+    "threshold": None,
+    "device": "auto",
+    "max_side": DEFAULT_LIVE_MAX_SIDE,
+    "mode": "blur",
+    "shape": "ellipse",
+    "mask_scale": 1.3,
+    "color": "000000",
+    "strength": 0.2,
+    "cells": 8,
+    "box": False,
+    "hold": 12,
+    "detect_budget": 1.0,
+    "max_detect_every": 2,
+    "quality": 23,
+    "encoder_preset": "ultrafast",
+}
+_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: str | float | int | None) -> float | None:
+    """Seconds from ``90``, ``"90s"``, ``"5m"``, ``"1.5h"`` (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(s|m|min|h)?\s*", str(value))
+    if match is None:
+        raise ConfigError(f"a duration is a number of seconds or like 90s, 5m, 1h; got {value!r}")
+    return float(match.group(1)) * _UNITS[match.group(2) or ""]
+
+
+def stream_spec(values: Mapping[str, Any], *, default_name: str = "stream") -> StreamSpec:
+    """A checked `StreamSpec` from plain values (keys of `STREAM_KEYS`)."""
+    unknown = sorted(set(values) - set(STREAM_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown stream setting(s) {', '.join(unknown)}; valid: {', '.join(STREAM_KEYS)}")
+    v = {**STREAM_KEYS, **{k: x for k, x in values.items() if x is not None}}
+    if not v["source"]:
+        raise ConfigError("a stream needs a source")
+    outputs = v["outputs"]
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    if not outputs:
+        raise ConfigError("a stream needs at least one output")
+    mask = MaskConfig(
+        mode=v["mode"],
+        shape=v["shape"],
+        scale=float(v["mask_scale"]),
+        color=parse_color(str(v["color"])),
+        blur_strength=float(v["strength"]),
+        cells=int(v["cells"]),
+        outline=bool(v["box"]),
+    )
+    detector = DetectorConfig(
+        name=v["detector"] or v["preset"],
+        threshold=v["threshold"],
+        device=v["device"],
+        max_side=v["max_side"],
+    )
+    live = LiveConfig(
+        anonymizer=AnonymizerConfig(detector=detector, mask=mask),
+        tracker=TrackerConfig(hold=int(v["hold"])),
+        detect_budget=float(v["detect_budget"]),
+        max_detect_every=int(v["max_detect_every"]),
+        overlay=bool(v["overlay"]),
+    )
+    source = SourceConfig(
+        open_timeout=float(v["open_timeout"]),
+        read_timeout=float(v["read_timeout"]),
+        realtime=bool(v["realtime"]),
+        give_up_after=parse_duration(v["retry_for"]),
+        camera_size=v["camera_size"],
+        camera_fps=v["camera_fps"],
+    )
+    keep = v["keep"]
+    return StreamSpec(
+        name=str(v["name"] or default_name),
+        source=parse_source(
+            str(v["source"]), allow_files=bool(v["realtime"]), allow_private=bool(v["allow_private"])
+        ),
+        outputs=tuple(parse_output(str(o)) for o in outputs),
+        live=live,
+        source_config=source,
+        encoder=EncoderConfig(quality=int(v["quality"]), preset=str(v["encoder_preset"])),
+        segment_s=parse_duration(v["segment"]),
+        keep_segments=None if keep is None else int(keep),
+        overwrite=bool(v["overwrite"]),
+        on_late=str(v["on_late"]),
+        max_lag=float(v["max_lag"]),
+        queue_size=int(v["queue_size"]),
+        duration=parse_duration(v["duration"]),
+        regions=None if v["regions"] is None else Path(v["regions"]),
+    )
+
+
+def load_streams(path: str | Path) -> list[StreamSpec]:
+    """The streams of a ``streams.toml`` (relative paths are taken from the file's folder)."""
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    extra = sorted(set(document) - {"defaults", "stream"})
+    if extra:
+        raise ConfigError(f"{path}: unknown table(s) {', '.join(extra)}; expected [defaults] and [[stream]]")
+    defaults = document.get("defaults", {})
+    streams = document.get("stream", [])
+    if not isinstance(defaults, dict) or not isinstance(streams, list) or not streams:
+        raise ConfigError(f"{path}: expected at least one [[stream]] table")
+    specs = []
+    for number, table in enumerate(streams, 1):
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: stream {number} is not a table")
+        values = {**defaults, **table}
+        values = _relative_paths(values, path.parent)
+        try:
+            specs.append(stream_spec(values, default_name=f"stream{number}"))
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: stream {number}: {exc}") from None
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"{path}: stream names must be unique, got {names}")
+    return specs
+
+
+def _relative_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:
+    def resolve(text: str) -> str:
+        if "://" in text or Path(text).is_absolute():
+            return text
+        return str(base / text)
+
+    out = dict(values)
+    outputs = out.get("outputs")
+    if isinstance(outputs, str):
+        outputs = [outputs]
+    if isinstance(outputs, list):
+        out["outputs"] = [resolve(str(o)) for o in outputs]
+    if isinstance(out.get("regions"), str):
+        out["regions"] = resolve(out["regions"])
+    source = out.get("source")
+    if out.get("realtime") and isinstance(source, str) and "://" not in source and not source.isdigit():
+        out["source"] = resolve(source)
+    return out

@@ -1,0 +1,429 @@
+"""Where anonymized live frames go: files (optionally in rolling segments), RTMP/RTSP push.
+
+Only anonymized frames ever reach a sink: the worker hands a sink the engine's output and
+nothing else. Each sink runs in its own thread behind a small queue (:class:`SinkRunner`): a slow
+sink drops its oldest waiting frames rather than hold the others back. Files are fragmented MP4
+or Matroska, readable up to the last fragment even when the process is killed. A push target
+that drops is reopened with backoff; frames meanwhile are counted as lost for that target.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from faceveil.errors import ConfigError, OutputError, StreamError
+from faceveil.stream.safety import redact
+
+RGBImage = npt.NDArray[np.uint8]
+log = logging.getLogger("faceveil.stream")
+
+#: Containers a live recording may use, by extension.
+FILE_FORMATS = {".mp4": "mp4", ".mkv": "matroska"}
+_TIME_BASE = Fraction(1, 1000)
+
+OutputKind = Literal["file", "rtmp", "rtsp", "mjpeg"]
+
+
+@dataclass(frozen=True, eq=False)
+class OutputFrame:
+    """One anonymized frame for the sinks: pixels, output time (seconds), capture time."""
+
+    image: RGBImage
+    pts: float
+    capture_time: float
+
+
+class Sink(Protocol):
+    """A destination of anonymized frames."""
+
+    name: str
+
+    def write(self, frame: OutputFrame) -> None:
+        """Send one frame on."""
+
+    def close(self) -> None:
+        """Finish and release everything."""
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """A checked output: a file path, an RTMP/RTSP push URL, or an MJPEG preview address."""
+
+    kind: OutputKind
+    target: str
+
+
+def parse_output(text: str) -> OutputSpec:
+    """Check an ``--output``: ``rec.mp4``/``rec.mkv``, ``rtmp(s)://``, ``rtsp(s)://``, ``mjpeg://HOST:PORT``."""
+    lower = text.lower()
+    if lower.startswith(("rtmp://", "rtmps://")):
+        return OutputSpec("rtmp", text)
+    if lower.startswith(("rtsp://", "rtsps://")):
+        return OutputSpec("rtsp", text)
+    if lower.startswith("mjpeg://"):
+        match = re.fullmatch(r"mjpeg://(\[[0-9a-f:]+\]|[\w.-]*):(\d{1,5})/?", text, re.IGNORECASE)
+        if match is None or int(match.group(2)) > 65535:
+            raise ConfigError(
+                f"an MJPEG preview is mjpeg://HOST:PORT (e.g. mjpeg://127.0.0.1:8090), got {text!r}"
+            )
+        return OutputSpec("mjpeg", text)
+    if "://" in text:
+        raise ConfigError(
+            f"unsupported output {redact(text)!r}; choose a .mp4/.mkv file, rtmp://, rtsp:// or mjpeg://HOST:PORT"
+        )
+    if Path(text).suffix.lower() not in FILE_FORMATS:
+        raise ConfigError(f"a recording must end in one of: {', '.join(FILE_FORMATS)}; got {text!r}")
+    return OutputSpec("file", text)
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """H.264 settings of files and push targets.
+
+    Attributes:
+        quality: x264 CRF (lower is better).
+        preset: x264 speed preset (``ultrafast`` leaves the most CPU to detection).
+        keyframe_s: seconds between keyframes (segments and new viewers start at one).
+    """
+
+    quality: int = 23
+    preset: str = "ultrafast"
+    keyframe_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.quality <= 51:
+            raise ConfigError(f"quality must lie in [0, 51], got {self.quality}")
+        presets = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium")
+        if self.preset not in presets:
+            raise ConfigError(f"unknown encoder preset {self.preset!r}; choose one of: {', '.join(presets)}")
+        if not 0.1 <= self.keyframe_s <= 60:
+            raise ConfigError(f"keyframe_s must lie in [0.1, 60], got {self.keyframe_s}")
+
+
+class _Encoder:
+    """One open H.264 output (file or URL); the size is fixed by the first frame."""
+
+    def __init__(
+        self,
+        target: str,
+        muxer: str,
+        config: EncoderConfig,
+        size: tuple[int, int],
+        options: dict[str, str],
+        timeout: float,
+    ) -> None:
+        import av
+
+        self._av = av
+        self.size = size  # (width, height), both even
+        self.container = av.open(target, mode="w", format=muxer, options=options, timeout=(timeout, timeout))
+        self.container.metadata.clear()
+        stream = self.container.add_stream("libx264", rate=25)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.time_base = _TIME_BASE
+        stream.codec_context.time_base = _TIME_BASE
+        keyint = max(1, round(config.keyframe_s * 25))
+        stream.options = {
+            "crf": str(config.quality),
+            "preset": config.preset,
+            "tune": "zerolatency",
+            "g": str(keyint),
+            "bf": "0",
+        }
+        self.stream = stream
+        self.last_pts = -1
+
+    def encode(self, image: RGBImage, pts_ms: int) -> None:
+        width, height = self.size
+        if image.shape[1] != width or image.shape[0] != height:
+            image = _fit(image, width, height)
+        frame = self._av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = max(pts_ms, self.last_pts + 1)
+        frame.time_base = _TIME_BASE
+        self.last_pts = frame.pts
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        try:
+            for packet in self.stream.encode(None):
+                self.container.mux(packet)
+        finally:
+            self.container.close()
+
+    def abort(self) -> None:
+        try:
+            self.container.close()
+        except (self._av.error.FFmpegError, OSError) as exc:
+            log.debug("closing a broken output: %s", exc)
+
+
+def _even_size(image: RGBImage) -> tuple[int, int]:
+    return max(2, image.shape[1] // 2 * 2), max(2, image.shape[0] // 2 * 2)
+
+
+def _fit(image: RGBImage, width: int, height: int) -> RGBImage:
+    """``image`` at exactly ``width`` x ``height`` (cropped by a pixel when odd, else resized)."""
+    if image.shape[1] in (width, width + 1) and image.shape[0] in (height, height + 1):
+        return np.ascontiguousarray(image[:height, :width])
+    import cv2
+
+    resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    return np.asarray(resized, dtype=np.uint8)
+
+
+class FileSink:
+    """Records to an MP4 or MKV file, or to rolling segments ``NAME-00000.mp4``, ``NAME-00001.mp4``...
+
+    Args:
+        path: the recording (its extension picks the container).
+        encoder: H.264 settings.
+        segment_s: start a new file every this many seconds (None: one file).
+        keep: with segments, delete all but the newest ``keep`` files (None: keep all).
+        overwrite: replace existing files instead of refusing them.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        encoder: EncoderConfig | None = None,
+        segment_s: float | None = None,
+        keep: int | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        self.muxer = FILE_FORMATS.get(self.path.suffix.lower(), "")
+        if not self.muxer:
+            raise ConfigError(f"a recording must end in one of: {', '.join(FILE_FORMATS)}")
+        if segment_s is not None and segment_s < 1:
+            raise ConfigError(f"segments must last at least 1 s, got {segment_s}")
+        if keep is not None and keep < 1:
+            raise ConfigError(f"keep must be at least 1, got {keep}")
+        self.name = str(self.path)
+        self.encoder_config = encoder or EncoderConfig()
+        self.segment_s, self.keep, self.overwrite = segment_s, keep, overwrite
+        self.files: list[Path] = []
+        self._encoder: _Encoder | None = None
+        self._segment_start = 0.0
+        if not overwrite and segment_s is None and self.path.exists():
+            raise OutputError(f"{self.path} exists; pass overwrite (--overwrite) to replace it")
+
+    def _next_path(self) -> Path:
+        if self.segment_s is None:
+            return self.path
+        return self.path.with_name(f"{self.path.stem}-{len(self.files):05d}{self.path.suffix}")
+
+    def _open(self, frame: OutputFrame) -> _Encoder:
+        path = self._next_path()
+        if path.exists() and not self.overwrite and path != self.path:
+            raise OutputError(f"{path} exists; pass overwrite (--overwrite) to replace it")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        options = {"fflags": "+bitexact"}
+        if self.muxer == "mp4":
+            options["movflags"] = "+frag_keyframe+empty_moov+default_base_moof"
+        try:
+            encoder = _Encoder(
+                str(path), self.muxer, self.encoder_config, _even_size(frame.image), options, 10.0
+            )
+        except (OSError, ValueError) as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from None
+        self.files.append(path)
+        self._segment_start = frame.pts
+        self._prune()
+        return encoder
+
+    def _prune(self) -> None:
+        if self.keep is None:
+            return
+        while len(self.files) > self.keep:
+            old = self.files.pop(0)
+            old.unlink(missing_ok=True)
+
+    def write(self, frame: OutputFrame) -> None:
+        """Encode one frame; starts the next segment when this one is long enough."""
+        encoder = self._encoder
+        if (
+            encoder is not None
+            and self.segment_s is not None
+            and frame.pts - self._segment_start >= self.segment_s
+        ):
+            encoder.close()
+            encoder = self._encoder = None
+        if encoder is None:
+            encoder = self._encoder = self._open(frame)
+        encoder.encode(frame.image, round((frame.pts - self._segment_start) * 1000))
+
+    def close(self) -> None:
+        """Finish the current file."""
+        if self._encoder is not None:
+            encoder, self._encoder = self._encoder, None
+            encoder.close()
+
+
+class PushSink:
+    """Pushes H.264 to an RTMP (FLV) or RTSP (ANNOUNCE/RECORD) server; reopens it after a drop.
+
+    Args:
+        url: ``rtmp(s)://`` or ``rtsp(s)://`` target.
+        encoder: H.264 settings.
+        timeout: seconds to connect and to send.
+        retry_delay: first wait before reconnecting (doubled up to 30 s).
+    """
+
+    def __init__(
+        self, url: str, encoder: EncoderConfig | None = None, timeout: float = 10.0, retry_delay: float = 1.0
+    ) -> None:
+        self.url = url
+        self.name = redact(url)
+        self.rtsp = url.lower().startswith("rtsp")
+        self.encoder_config = encoder or EncoderConfig()
+        self.timeout = timeout
+        self.retry_delay = retry_delay
+        self.lost = 0
+        self.connections = 0
+        self._encoder: _Encoder | None = None
+        self._retry_at = 0.0
+        self._delay = retry_delay
+        self._start: float | None = None
+
+    def write(self, frame: OutputFrame) -> None:
+        """Send one frame; while the target is down, the frame is counted in ``lost``."""
+        import av
+
+        if self._encoder is None:
+            if time.monotonic() < self._retry_at:
+                self.lost += 1
+                return
+            try:
+                self._connect(frame)
+            except (av.error.FFmpegError, OSError) as exc:
+                self._failed(f"cannot connect: {exc}")
+                self.lost += 1
+                return
+        assert self._encoder is not None and self._start is not None
+        try:
+            self._encoder.encode(frame.image, round((frame.pts - self._start) * 1000))
+        except (av.error.FFmpegError, OSError) as exc:
+            self._encoder.abort()
+            self._encoder = None
+            self._failed(f"the connection dropped: {exc}")
+            self.lost += 1
+
+    def _connect(self, frame: OutputFrame) -> None:
+        muxer, options = (
+            ("rtsp", {"rtsp_transport": "tcp"})
+            if self.rtsp
+            else ("flv", {"flvflags": "no_duration_filesize"})
+        )
+        self._encoder = _Encoder(
+            self.url, muxer, self.encoder_config, _even_size(frame.image), options, self.timeout
+        )
+        self._start = frame.pts
+        self._delay = self.retry_delay
+        self.connections += 1
+
+    def _failed(self, why: str) -> None:
+        log.warning("%s: %s; retrying in %.1f s", self.name, why, self._delay)
+        self._retry_at = time.monotonic() + self._delay
+        self._delay = min(self._delay * 2, 30.0)
+
+    def close(self) -> None:
+        """Finish the stream (sends the end of stream to the server)."""
+        import av
+
+        if self._encoder is not None:
+            encoder, self._encoder = self._encoder, None
+            try:
+                encoder.close()
+            except (av.error.FFmpegError, OSError) as exc:
+                log.warning("%s: closing: %s", self.name, exc)
+
+
+_STOP = object()
+
+
+class SinkRunner(threading.Thread):
+    """Runs one sink in its own thread behind a queue of ``depth`` frames.
+
+    A full queue drops its oldest frame (counted in ``dropped``). The sink's exception, if any,
+    is kept in ``error`` and raised by :meth:`finish` in the caller's thread.
+
+    Args:
+        sink: the sink to feed.
+        depth: frames that may wait.
+        delivered: called after each write with the frame (to measure latency to the output).
+    """
+
+    def __init__(
+        self, sink: Sink, depth: int = 8, delivered: Callable[[str, OutputFrame], None] | None = None
+    ) -> None:
+        super().__init__(name=f"faceveil-sink-{sink.name}", daemon=True)
+        self.sink = sink
+        self.queue: queue.Queue[Any] = queue.Queue(depth)
+        self.delivered = delivered
+        self.dropped = 0
+        self.written = 0
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+
+    def put(self, frame: OutputFrame) -> None:
+        """Queue a frame (never blocks: the oldest waiting frame makes room)."""
+        if self.error is not None:
+            raise StreamError(f"output {self.sink.name} failed: {self.error}") from self.error
+        with self._lock:
+            while True:
+                try:
+                    self.queue.put_nowait(frame)
+                    return
+                except queue.Full:
+                    try:
+                        self.queue.get_nowait()
+                        self.dropped += 1
+                    except queue.Empty:
+                        continue
+
+    def run(self) -> None:
+        try:
+            while (item := self.queue.get()) is not _STOP:
+                self.sink.write(item)
+                self.written += 1
+                if self.delivered is not None:
+                    self.delivered(self.sink.name, item)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller by finish()
+            self.error = exc
+        finally:
+            self._close()
+
+    def _close(self) -> None:
+        try:
+            self.sink.close()
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller by finish()
+            self.error = self.error or exc
+
+    def finish(self, timeout: float = 30.0) -> None:
+        """Write what is queued, close the sink, and raise its error if it failed."""
+        if self.is_alive():
+            with self._lock:
+                while True:
+                    try:
+                        self.queue.put(_STOP, timeout=0.1)
+                        break
+                    except queue.Full:
+                        if not self.is_alive():
+                            break
+            self.join(timeout)
+        if self.error is not None:
+            raise self.error

@@ -1,0 +1,407 @@
+"""One live stream end to end: source -> `LiveSession` -> sinks, in threads, never a raw frame.
+
+The reader thread decodes frames into a mailbox of ``queue_size`` frames; when it is full the
+oldest waiting frame is dropped. The worker thread takes the next frame, drops it too when it is
+older than ``max_lag`` seconds, and otherwise has the engine anonymize it; only that result goes
+to the sinks. With ``on_late="repeat"`` every dropped frame is replaced by the last anonymized
+frame at the dropped frame's time (outputs keep a steady frame rate); with ``drop`` it is left
+out. Before the first frame is anonymized, a dropped frame is replaced by nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from faceveil.anonymize.anonymizer import Anonymizer
+from faceveil.config import check_choice
+from faceveil.errors import ConfigError, StreamError
+from faceveil.stream.engine import LiveConfig, LiveFrame, LiveSession
+from faceveil.stream.mjpeg import MjpegSink
+from faceveil.stream.safety import SourceSpec
+from faceveil.stream.sinks import EncoderConfig, FileSink, OutputFrame, OutputSpec, PushSink, Sink, SinkRunner
+from faceveil.stream.sources import CapturedFrame, SourceConfig, SourceReader
+from faceveil.stream.stats import StreamStats
+
+log = logging.getLogger("faceveil.stream")
+ON_LATE = ("drop", "repeat")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """Everything one stream needs.
+
+    Attributes:
+        name: a label for logs and reports.
+        source: the checked source.
+        outputs: where anonymized frames go (at least one).
+        live: the engine's settings.
+        source_config: timeouts, pacing, reconnection.
+        encoder: H.264 settings of files and push targets.
+        segment_s: rolling recording files of this many seconds (None: one file).
+        keep_segments: keep only the newest N segment files (None: all).
+        overwrite: replace existing recording files.
+        on_late: ``drop`` late frames, or ``repeat`` the last anonymized frame in their place.
+        max_lag: frames older than this (seconds since capture) when their turn comes are dropped.
+        queue_size: decoded frames that may wait for the engine.
+        duration: stop after this many seconds (None: until the source ends or gives up).
+        regions: write one JSON line per output frame (regions, timing) to this path.
+    """
+
+    name: str
+    source: SourceSpec
+    outputs: tuple[OutputSpec, ...]
+    live: LiveConfig = field(default_factory=LiveConfig)
+    source_config: SourceConfig = field(default_factory=SourceConfig)
+    encoder: EncoderConfig = field(default_factory=EncoderConfig)
+    segment_s: float | None = None
+    keep_segments: int | None = None
+    overwrite: bool = False
+    on_late: str = "drop"
+    max_lag: float = 0.5
+    queue_size: int = 2
+    duration: float | None = None
+    regions: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.outputs:
+            raise ConfigError(f"stream {self.name!r} has no output")
+        check_choice("on-late policy", self.on_late, ON_LATE)
+        if not 0.02 <= self.max_lag <= 60:
+            raise ConfigError(f"max_lag must lie in [0.02, 60] seconds, got {self.max_lag!r}")
+        if not 1 <= self.queue_size <= 64:
+            raise ConfigError(f"queue_size must lie in [1, 64], got {self.queue_size!r}")
+        if self.duration is not None and self.duration <= 0:
+            raise ConfigError(f"duration must be positive, got {self.duration!r}")
+        if self.source.kind == "file" and not self.source_config.realtime:
+            raise ConfigError(f"{self.source.display} is a file: play it with realtime (--realtime)")
+
+
+def build_sink(spec: OutputSpec, stream: StreamSpec) -> Sink:
+    """The sink an `OutputSpec` names, with the stream's encoder and segment settings."""
+    if spec.kind == "file":
+        return FileSink(spec.target, stream.encoder, stream.segment_s, stream.keep_segments, stream.overwrite)
+    if spec.kind in ("rtmp", "rtsp"):
+        return PushSink(spec.target, stream.encoder, timeout=stream.source_config.open_timeout)
+    return MjpegSink(spec.target)
+
+
+class FrameSource(Protocol):
+    """What a worker reads: :class:`SourceReader`, or a synthetic source in tests."""
+
+    connections: int
+
+    def run(self, emit: Callable[[CapturedFrame], None]) -> None:
+        """Hand every frame to ``emit`` until the source ends (or the worker's stop is set)."""
+
+
+class _Mailbox:
+    """Bounded hand-over from the reader: a full box drops its oldest frame."""
+
+    def __init__(self, size: int, dropped: Callable[[CapturedFrame], None]) -> None:
+        self._items: deque[CapturedFrame] = deque()
+        self._size = size
+        self._cond = threading.Condition()
+        self._dropped = dropped
+        self.closed = False
+
+    def put(self, item: CapturedFrame) -> None:
+        with self._cond:
+            if len(self._items) >= self._size:
+                self._dropped(self._items.popleft())
+            self._items.append(item)
+            self._cond.notify()
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify()
+
+    def get(self, timeout: float) -> CapturedFrame | None:
+        """The next frame; None on timeout or when closed and empty."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._items or self.closed, timeout)
+            return self._items.popleft() if self._items else None
+
+
+class StreamWorker:
+    """Runs one `StreamSpec`: call :meth:`run` (blocking) or :meth:`start` then :meth:`join`.
+
+    Args:
+        spec: the stream.
+        anonymizer: a loaded Anonymizer, shared with other streams (built from ``spec`` if None).
+        detector: a detector to use instead (tests).
+        stop: set it to end the stream cleanly (sinks are finished, files closed).
+        sinks: sinks to use instead of building them from ``spec.outputs`` (tests, benchmarks).
+        source: a frame source to read instead of ``spec.source`` (tests, benchmarks).
+    """
+
+    def __init__(
+        self,
+        spec: StreamSpec,
+        anonymizer: Anonymizer | None = None,
+        *,
+        detector: Any = None,
+        stop: threading.Event | None = None,
+        sinks: list[Sink] | None = None,
+        source: FrameSource | None = None,
+    ) -> None:
+        self.spec = spec
+        self.stop = stop or threading.Event()
+        self.stats = StreamStats()
+        self.session = LiveSession(spec.live, anonymizer=anonymizer, detector=detector)
+        self.reader: FrameSource = source or SourceReader(spec.source, spec.source_config, self.stop)
+        self._sinks = sinks
+        self._repeats: deque[float] = deque()
+        self._last: tuple[LiveFrame, float] | None = None
+        self._out_count = 0
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Run the stream in a background thread."""
+        self._thread = threading.Thread(
+            target=self._run_keep_error, name=f"faceveil-stream-{self.spec.name}", daemon=True
+        )
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Whether the background run is still going."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the background run; raises its error in the caller."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+
+    def _run_keep_error(self) -> None:
+        try:
+            self.run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by join() in the caller's thread
+            self.error = exc
+
+    def run(self) -> StreamStats:
+        """Process the stream until its source ends or gives up, ``duration`` passes, or ``stop``."""
+        audit = open(self.spec.regions, "w", encoding="utf-8") if self.spec.regions else None  # noqa: SIM115
+        try:
+            sinks = self._sinks if self._sinks is not None else self._build_sinks()
+        except BaseException:
+            if audit is not None:
+                audit.close()
+            raise
+        runners = [SinkRunner(s, delivered=self.stats.delivered) for s in sinks]
+        for runner in runners:
+            runner.start()
+        mailbox = _Mailbox(self.spec.queue_size, self._dropped_in_queue)
+        reader_error: list[BaseException] = []
+        reader = threading.Thread(
+            target=self._read,
+            args=(mailbox, reader_error),
+            name=f"faceveil-read-{self.spec.name}",
+            daemon=True,
+        )
+        self.stats.started()
+        reader.start()
+        try:
+            self._loop(mailbox, runners, audit)
+        finally:
+            self.stop.set()
+            reader.join()
+            errors = self._finish(runners)
+            if audit is not None:
+                audit.close()
+            self.stats.ended(self.reader.connections)
+        if reader_error:
+            raise reader_error[0]
+        if errors:
+            raise errors[0]
+        return self.stats
+
+    def _build_sinks(self) -> list[Sink]:
+        sinks: list[Sink] = []
+        try:
+            for output in self.spec.outputs:
+                sinks.append(build_sink(output, self.spec))
+        except BaseException:
+            for sink in sinks:
+                sink.close()
+            raise
+        return sinks
+
+    def _read(self, mailbox: _Mailbox, errors: list[BaseException]) -> None:
+        try:
+            self.reader.run(self._counted(mailbox))
+        except BaseException as exc:  # noqa: BLE001 - re-raised by run() in the caller's thread
+            errors.append(exc)
+        finally:
+            mailbox.close()
+
+    def _counted(self, mailbox: _Mailbox) -> Callable[[CapturedFrame], None]:
+        def put(frame: CapturedFrame) -> None:
+            self.stats.frames_in += 1
+            mailbox.put(frame)
+
+        return put
+
+    def _finish(self, runners: list[SinkRunner]) -> list[BaseException]:
+        errors: list[BaseException] = []
+        for runner in runners:
+            try:
+                runner.finish()
+            except BaseException as exc:  # noqa: BLE001 - collected, the first is raised by run()
+                errors.append(exc)
+            self.stats.sink_dropped[runner.sink.name] = runner.dropped
+        return errors
+
+    # ------------------------------------------------------------------------------------------
+    def _dropped_in_queue(self, frame: CapturedFrame) -> None:
+        self._drop(frame, late=False)
+
+    def _drop(self, frame: CapturedFrame, late: bool) -> None:
+        if late:
+            self.stats.dropped_late += 1
+        else:
+            self.stats.dropped += 1
+        if self.spec.on_late == "repeat":
+            self._repeats.append(frame.pts)
+
+    def _loop(self, mailbox: _Mailbox, runners: list[SinkRunner], audit: IO[str] | None) -> None:
+        deadline = None if self.spec.duration is None else time.monotonic() + self.spec.duration
+        while not self.stop.is_set():
+            if deadline is not None and time.monotonic() >= deadline:
+                return
+            item = mailbox.get(timeout=0.1)
+            if item is None:
+                if mailbox.closed:
+                    return
+                continue
+            if item.connection != self.stats.connection:
+                self.stats.connection = item.connection
+                if item.connection > 1:
+                    self.session.reset()
+            self._flush_repeats(item.pts, runners, audit)
+            if time.monotonic() - item.capture_time > self.spec.max_lag:
+                self._drop(item, late=True)
+                continue
+            out = self.session.process(item.rgb, item.capture_time, item.period)
+            self.stats.processed(out)
+            self._last = (out, item.pts)
+            self._emit(out, item.pts, item.capture_time, runners, audit, item)
+        self._flush_repeats(float("inf"), runners, audit)
+
+    def _flush_repeats(self, before: float, runners: list[SinkRunner], audit: IO[str] | None) -> None:
+        while self._repeats and self._repeats[0] < before:
+            pts = self._repeats.popleft()
+            if self._last is None:
+                continue  # nothing anonymized yet: nothing to repeat, and never a raw frame
+            out, _ = self._last
+            self.stats.repeated += 1
+            self._emit(out, pts, time.monotonic(), runners, audit, None)
+
+    def _emit(
+        self,
+        out: LiveFrame,
+        pts: float,
+        capture_time: float,
+        runners: list[SinkRunner],
+        audit: IO[str] | None,
+        source: CapturedFrame | None,
+    ) -> None:
+        frame = OutputFrame(out.image, pts, capture_time)
+        for runner in runners:
+            runner.put(frame)
+        if audit is not None:
+            audit.write(json.dumps(_record(self._out_count, out, pts, source)) + "\n")
+        self._out_count += 1
+        self.stats.frames_out += 1
+
+
+def _record(index: int, out: LiveFrame, pts: float, source: CapturedFrame | None) -> dict[str, Any]:
+    regions = out.regions
+    kinds = regions.data.get("source")
+    rows = [
+        {
+            "box": [round(float(v), 1) for v in regions.xyxy[i]],
+            "track": None if regions.tracker_id is None else int(regions.tracker_id[i]),
+            "score": round(float(regions.confidence[i]), 4),
+            "source": "detected" if kinds is None else str(kinds[i]),
+        }
+        for i in range(len(regions))
+    ]
+    record: dict[str, Any] = {"frame": index, "pts": round(pts, 4), "regions": rows}
+    if source is None:
+        record["repeated"] = True
+    else:
+        record |= {
+            "source_pts": None if source.source_pts is None else round(source.source_pts, 4),
+            "connection": source.connection,
+            "detected": out.detected,
+            "latency_ms": round(out.latency_ms, 2),
+        }
+    if out.hidden_whole:
+        record["hidden_whole"] = True
+    return record
+
+
+def run_streams(
+    specs: list[StreamSpec],
+    stop: threading.Event,
+    make_anonymizer: Callable[[StreamSpec], Anonymizer],
+    report: Callable[[str, StreamStats], None] | None = None,
+    report_every: float = 0.0,
+) -> dict[str, StreamStats | BaseException]:
+    """Run several streams at once, each in its own worker; one failing leaves the others running.
+
+    Args:
+        specs: the streams (unique names).
+        stop: set it to stop every stream cleanly.
+        make_anonymizer: the (shared) Anonymizer of a stream.
+        report: called every ``report_every`` seconds with each running stream's stats.
+        report_every: seconds between reports (0: none).
+
+    Returns each stream's stats, or the exception that ended it.
+    """
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"stream names must be unique, got {names}")
+    workers = []
+    results: dict[str, StreamStats | BaseException] = {}
+    for spec in specs:
+        try:
+            worker = StreamWorker(spec, make_anonymizer(spec), stop=threading.Event())
+        except (StreamError, ConfigError, OSError) as exc:
+            results[spec.name] = exc
+            continue
+        workers.append(worker)
+        worker.start()
+    next_report = time.monotonic() + report_every
+    try:
+        while any(w.running for w in workers):
+            if stop.wait(0.2):
+                break
+            if report is not None and report_every > 0 and time.monotonic() >= next_report:
+                next_report += report_every
+                for worker in workers:
+                    if worker.running:
+                        report(worker.spec.name, worker.stats)
+    finally:
+        for worker in workers:
+            worker.stop.set()
+        for worker in workers:
+            try:
+                worker.join()
+                results[worker.spec.name] = worker.stats
+            except BaseException as exc:  # noqa: BLE001 - one stream's failure is its own result
+                results[worker.spec.name] = exc
+    return {name: results[name] for name in names if name in results}
