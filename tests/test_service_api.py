@@ -482,3 +482,37 @@ def test_person_target_hides_a_superset_of_face_mode(real: TestClient, shared_da
     face, person = changed("face"), changed("person")
     assert person.sum() > 3 * face.sum() > 0  # whole silhouettes are much larger than faces
     assert (face & person).sum() >= 0.99 * face.sum()  # every face pixel is still hidden
+
+
+# ------------------------------------------------------------------------------------------------
+# live camera WebSocket
+
+
+def test_live_socket_answers_each_jpeg_with_an_anonymized_jpeg(client: TestClient) -> None:
+    with client.websocket_connect("/api/v1/live?mode=solid") as socket:
+        for _ in range(3):
+            socket.send_bytes(photo_bytes("JPEG", size=(320, 240)))
+            frame = decode(socket.receive_bytes())
+            figures = json.loads(socket.receive_text())
+            assert frame.shape == (240, 320, 3)
+            assert set(figures) == {"faces", "fps", "latency_ms", "detected"}
+        socket.send_bytes(b"not a jpeg")
+        assert "error" in json.loads(socket.receive_text())
+
+
+def test_live_socket_refuses_other_sites_and_strangers(tmp_path: Path) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with TestClient(create_app(settings(tmp_path), detector_factory=no_faces)) as client:
+        evil = {"Origin": "https://evil.example"}
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            client.websocket_connect("/api/v1/live", headers=evil) as ws,
+        ):
+            ws.receive_text()
+        assert refused.value.code == 1008
+    config = settings(tmp_path, access_secret=SECRET)
+    with TestClient(create_app(config, detector_factory=no_faces)) as client:
+        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/api/v1/live") as ws:
+            ws.receive_text()
+        assert refused.value.code == 1008
