@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -10,18 +9,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from faceveil.service.deps import Caller, Client, State
-from faceveil.service.routers.common import declared_length, errors, raw_body
+from faceveil.service.routers.common import audit_upload, errors, raw_body, read_photo
 from faceveil.service.schemas import DetectOut, Face, PhotoOptions, Preset
-from faceveil.service.uploads import read_limited
 
 router = APIRouter(prefix="/api/v1/photos", tags=["photos"])
 
 _ERRORS = errors(401, 403, 413, 415, 422, 429)
-
-
-async def _body(request: Request, state: State) -> bytes:
-    limit = state.settings.max_photo_bytes
-    return await read_limited(request.stream(), declared_length(request.headers.get("content-length")), limit)
 
 
 @router.post(
@@ -41,16 +34,9 @@ async def anonymize(
     request: Request, options: Annotated[PhotoOptions, Query()], state: State, caller: Caller, client: Client
 ) -> Response:
     """Find every face in the uploaded photo and hide it. Metadata (EXIF, GPS, thumbnails) is not kept."""
-    data = await _body(request, state)
+    data = await read_photo(request, state)
     result = await run_in_threadpool(state.photos.anonymize, data, options)
-    state.audit.record(
-        "photo_anonymize",
-        client=client,
-        principal=caller.name,
-        input_bytes=len(data),
-        input_sha256=_sha256(data),
-        faces=len(result.detections),
-    )
+    audit_upload(state, "photo_anonymize", caller.name, client, data, faces=len(result.detections))
     return Response(
         result.data,
         media_type=result.media_type,
@@ -77,19 +63,8 @@ async def detect(
     preset: Annotated[Preset | None, Query(description="detector preset")] = None,
 ) -> DetectOut:
     """Only find the faces: boxes in pixels, scores and five landmarks each."""
-    data = await _body(request, state)
+    data = await read_photo(request, state)
     photo, found = await run_in_threadpool(state.photos.detect, data, preset)
-    state.audit.record(
-        "photo_detect",
-        client=client,
-        principal=caller.name,
-        input_bytes=len(data),
-        input_sha256=_sha256(data),
-        faces=len(found),
-    )
+    audit_upload(state, "photo_detect", caller.name, client, data, faces=len(found))
     faces = [Face.model_validate(record) for record in found.to_records()]
     return DetectOut(width=photo.width, height=photo.height, faces=faces)
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -11,9 +10,8 @@ from fastapi.responses import Response
 
 from faceveil.service.deps import Caller, Client, State
 from faceveil.service.photos import PhotoResult
-from faceveil.service.routers.common import declared_length, errors, raw_body
+from faceveil.service.routers.common import audit_upload, errors, raw_body, read_photo
 from faceveil.service.schemas import PoseOptions, PoseOut
-from faceveil.service.uploads import read_limited
 
 router = APIRouter(prefix="/api/v1/pose", tags=["pose"])
 
@@ -21,14 +19,10 @@ _ERRORS = errors(401, 403, 413, 415, 422, 429)
 
 
 async def _run(request: Request, options: PoseOptions, state: State, caller: str, client: str) -> PhotoResult:
-    limit = state.settings.max_photo_bytes
-    data = await read_limited(request.stream(), declared_length(request.headers.get("content-length")), limit)
+    data = await read_photo(request, state)
     result = await run_in_threadpool(state.photos.pose, data, options)
     people = len(result.pose["people"]) if result.pose is not None else 0
-    sha = hashlib.sha256(data).hexdigest()
-    state.audit.record(
-        "pose", client=client, principal=caller, input_bytes=len(data), input_sha256=sha, people=people
-    )
+    audit_upload(state, "pose", caller, client, data, people=people)
     return result
 
 
