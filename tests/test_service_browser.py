@@ -220,3 +220,15 @@ def test_pose_page_draws_skeletons_and_gives_the_landmarks(
     assert download.value.suggested_filename == "fr_two_people.pose.json"
     assert [len(p["landmarks"]) for p in landmarks["people"]] == [33, 33]
     assert console.errors == []
+
+
+def test_api_docs_render_offline(page: Page, server: Server) -> None:
+    console = Console(page)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(server.url + "/api/docs")
+    expect(page.locator(".opblock").first).to_be_visible(timeout=30_000)
+    assert page.locator(".opblock").count() >= 14
+    expect(page.locator(".version-stamp, .version").first).to_be_visible()
+    assert all(url.startswith(server.url) for url in requests), requests
+    assert console.errors == []

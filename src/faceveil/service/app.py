@@ -140,6 +140,7 @@ def create_app(
 
 
 def _swagger_dir() -> Path:
-    import swagger_ui_bundle
+    """Swagger UI 5 (OpenAPI 3.1) as shipped, files only, inside the fastapi-offline wheel."""
+    import fastapi_offline
 
-    return Path(swagger_ui_bundle.swagger_ui_path)
+    return Path(fastapi_offline.__file__).parent / "static"
