@@ -351,7 +351,8 @@ def test_source_reader_gives_up_on_a_dead_source_within_its_limit() -> None:
     assert time.monotonic() - start < 2.0
     assert len(attempts) >= 3
     gaps = np.diff(attempts)
-    assert gaps[1] > gaps[0] * 1.5  # backoff
+    # backoff: the waits double (0.05, 0.1, 0.2 s); a wait never ends early, only late (machine load)
+    assert gaps[0] >= 0.05 and gaps[1] >= 0.1 and all(gaps[2:] >= 0.2)
 
 
 def test_a_protocol_this_ffmpeg_lacks_fails_at_once() -> None:
