@@ -212,12 +212,12 @@ class VideoJob:
             audio_in = container.streams.audio[0] if container.streams.audio else None
             if self.config.output.audio == "drop":
                 audio_in = None
-            tmp = _temp_path(target)
+            tmp = temp_output_path(target)
             temps.append(tmp)
             sink = VideoSink(tmp, fmt, info, audio_in, self.config.output)
             audit = None
             if regions is not None:
-                audit_tmp = _temp_path(Path(regions))
+                audit_tmp = temp_output_path(Path(regions))
                 temps.append(audit_tmp)
                 audit = open(audit_tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below
             report = self.report = VideoReport(str(source), str(target), info=info)
@@ -377,7 +377,8 @@ def _audit_record(frame: Frame, regions: Detections, whole: bool) -> dict[str, A
     return record
 
 
-def _temp_path(target: Path) -> Path:
+def temp_output_path(target: Path) -> Path:
+    """A hidden temporary name beside ``target`` (its folder is made); renamed to it at the end."""
     target.parent.mkdir(parents=True, exist_ok=True)
     return target.with_name(
         f".{target.stem}.faceveil-tmp-{os.getpid()}-{threading.get_ident()}{target.suffix}"

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -32,14 +30,13 @@ from faceveil.media.video_io import (
     probe,
     read_media,
 )
+from faceveil.pipeline.video import Progress, temp_output_path
 from faceveil.pose.coverage import BodyCoverage
 from faceveil.pose.draw import draw_skeletons
 from faceveil.pose.landmarks import PoseResult
 from faceveil.pose.people import PoseEstimator
 from faceveil.pose.smoothing import PoseSmoother, SmoothingConfig
 from faceveil.tracking.tracker import FaceTracker, TrackerConfig
-
-Progress = Callable[[int, int | None], None]
 
 
 def _default_anonymizer() -> AnonymizerConfig:
@@ -125,9 +122,7 @@ class PoseVideoJob:
         if target.resolve() == source.resolve():
             raise OutputError(f"refusing to overwrite the input {source}")
         container = open_input(source)
-        tmp = target.with_name(
-            f".{target.stem}.faceveil-tmp-{os.getpid()}-{threading.get_ident()}{target.suffix}"
-        )
+        tmp = temp_output_path(target)
         try:
             info = probe(container)
             audio_in = container.streams.audio[0] if container.streams.audio else None
