@@ -30,8 +30,8 @@ sample: env
 	@echo "anonymized sample written to out/grace_hopper.anonymized.jpg (faces: out/grace_hopper.json)"
 
 lint: env
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 typecheck: env
 	$(VENV)/bin/mypy

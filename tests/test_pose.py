@@ -171,6 +171,20 @@ def test_person_target_with_empty_segmentation_still_hides_faces() -> None:
     assert mask[75, 115] and _hidden(result.image)[75, 115]
 
 
+def test_person_target_hides_the_posed_body_where_segmentation_misses_it() -> None:
+    result = _anonymizer("person", segmenter=FakeSegmenter()).apply(_scene())
+    assert len(result.people) == 1
+    person = result.people[0]
+    hidden = _hidden(result.image)
+    torso = person.points[[11, 12, 24, 23], :2].mean(axis=0).astype(int)
+    assert hidden[torso[1], torso[0]]  # inside the torso
+    for a, b in ((23, 25), (11, 13)):  # a thigh and an upper arm
+        if person.visibility[a] >= 0.5 and person.visibility[b] >= 0.5:
+            mid = ((person.points[a, :2] + person.points[b, :2]) / 2).astype(int)
+            assert hidden[mid[1], mid[0]]
+    assert not hidden[:, 250:].any()  # nobody else was posed there
+
+
 def test_skeleton_only_hides_people_and_draws_them() -> None:
     scene = _scene()
     scene[150:300, 90:140] = 200

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.core.detections import Detections
-from faceveil.detection.centerface import CenterFace
+from faceveil.detection.centerface import PRECISIONS, CenterFace
 from faceveil.detection.compose import union
 from faceveil.errors import ConfigError
 
@@ -43,7 +43,8 @@ class ScalePass:
     when they score at least ``threshold``. ``rotations`` (multiples of 90 degrees) run the
     pass on turned copies too, for faces of people lying down or pictures taken sideways.
     ``only_new`` keeps only faces no earlier pass found (a turned pass also finds upright faces,
-    with looser boxes that would only widen their regions).
+    with looser boxes that would only widen their regions). ``precision`` picks the float or the
+    int8 network for this pass (see :class:`MultiScaleCenterFace`).
     """
 
     scale: float
@@ -52,8 +53,10 @@ class ScalePass:
     max_height: float = float("inf")
     rotations: tuple[int, ...] = (0,)
     only_new: bool = False
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
+        _check_precision(self.precision)
         if not 0.05 <= self.scale <= 4.0:
             raise ConfigError(f"pass scale must lie in [0.05, 4], got {self.scale}")
         if not 0.0 <= self.threshold <= 1.0:
@@ -77,7 +80,8 @@ class ZoomLook:
     of context) run at ``scale``; faces found there, centred in a marked cell and shorter than
     ``max_height``, are kept when they score at least ``threshold``. ``everywhere`` zooms the
     whole image, as is done for images whose longer side is under ``everywhere_below`` pixels
-    (a small picture of a group has faces too small for one full-resolution pass).
+    (a small picture of a group has faces too small for one full-resolution pass). ``precision``
+    picks the network, as for :class:`ScalePass`.
     """
 
     scale: float = 2.0
@@ -90,16 +94,22 @@ class ZoomLook:
     max_height: float = 64.0
     everywhere: bool = False
     everywhere_below: int = 640
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        _check_precision(self.precision)
 
 
 class MultiScaleCenterFace:
     """CenterFace at full resolution, extra scales, and a zoomed look; results fused.
 
     Args:
-        model: the loaded CenterFace (one session shared by every pass).
+        model: the loaded float CenterFace (one session shared by every float pass).
         base: the full-resolution pass (its scale must be 1).
         extra: further passes, typically downscaled ones for large faces.
         zoom: the zoomed second look, or None.
+        int8_model: the int8 CenterFace for passes whose ``precision`` is ``int8``; without
+            it, those passes run the float model.
     """
 
     def __init__(
@@ -108,10 +118,12 @@ class MultiScaleCenterFace:
         base: ScalePass,
         extra: Sequence[ScalePass] = (),
         zoom: ZoomLook | None = None,
+        int8_model: CenterFace | None = None,
     ) -> None:
         if base.scale != 1.0:
             raise ConfigError("the base pass must run at scale 1")
         self.model = model
+        self.models = {"fp32": model, "int8": int8_model or model}
         self.base = base
         self.extra = tuple(extra)
         self.zoom = zoom
@@ -119,11 +131,12 @@ class MultiScaleCenterFace:
     def detect(self, rgb: RGBImage) -> Detections:
         """Faces in ``rgb`` from every pass, fused."""
         floor = min(self.base.threshold, self.zoom.seed_threshold if self.zoom else 1.0)
-        full = self.run(rgb, 1.0, floor)
-        parts = [self.base.keep(full)]
+        base = self.base
+        full = self.run(rgb, 1.0, floor, base.precision)
+        parts = [base.keep(full)]
         brightened = brighten_if_dark(rgb)
         if brightened is not None:  # a dark picture: look again with its levels stretched
-            parts.append(self.base.keep(self.run(brightened, 1.0, self.base.threshold)))
+            parts.append(base.keep(self.run(brightened, 1.0, base.threshold, base.precision)))
         for extra in self.extra:
             found = Detections.merge([extra.keep(self._turned(rgb, turn, extra)) for turn in extra.rotations])
             parts.append(_new_only(found, Detections.merge(parts)) if extra.only_new else found)
@@ -131,26 +144,28 @@ class MultiScaleCenterFace:
             parts.append(self._zoomed(rgb, full, self.zoom))
         return union(parts)
 
-    def run(self, rgb: RGBImage, scale: float, threshold: float) -> Detections:
+    def run(self, rgb: RGBImage, scale: float, threshold: float, precision: str = "fp32") -> Detections:
         """One pass at ``scale``, tiled when the network input would be too large."""
+        model = self.models[precision]
         height, width = rgb.shape[:2]
         if max(height, width) * scale <= _MAX_INPUT:
-            return self.model.detect(rgb, scale=scale, threshold=threshold)
+            return model.detect(rgb, scale=scale, threshold=threshold)
         step = int(_MAX_INPUT / scale) - _TILE_OVERLAP
         parts = []
         for y in range(0, max(1, height - _TILE_OVERLAP), step):
             for x in range(0, max(1, width - _TILE_OVERLAP), step):
                 crop = rgb[y : y + step + _TILE_OVERLAP, x : x + step + _TILE_OVERLAP]
-                found = self.model.detect(crop, scale=scale, threshold=threshold)
+                found = model.detect(crop, scale=scale, threshold=threshold)
                 parts.append(found.transformed(1.0, x, y))
         return union(parts)
 
     def _turned(self, rgb: RGBImage, degrees: int, spec: ScalePass) -> Detections:
         """Run ``spec`` on ``rgb`` turned counter-clockwise by ``degrees``; boxes come back upright."""
         if degrees == 0:
-            return self.run(rgb, spec.scale, spec.threshold)
+            return self.run(rgb, spec.scale, spec.threshold, spec.precision)
         turns = degrees // 90
-        found = self.run(np.ascontiguousarray(np.rot90(rgb, turns)), spec.scale, spec.threshold)
+        turned = np.ascontiguousarray(np.rot90(rgb, turns))
+        found = self.run(turned, spec.scale, spec.threshold, spec.precision)
         return unturn(found, turns, rgb.shape[1], rgb.shape[0])
 
     def _zoomed(self, rgb: RGBImage, full: Detections, zoom: ZoomLook) -> Detections:
@@ -175,7 +190,8 @@ class MultiScaleCenterFace:
             y1 = max(0, top * zoom.tile - zoom.margin)
             x2 = min(width, (left + span_x) * zoom.tile + zoom.margin)
             y2 = min(height, (top + span_y) * zoom.tile + zoom.margin)
-            found = self.run(rgb[y1:y2, x1:x2], zoom.scale, zoom.threshold).transformed(1.0, x1, y1)
+            crop = rgb[y1:y2, x1:x2]
+            found = self.run(crop, zoom.scale, zoom.threshold, zoom.precision).transformed(1.0, x1, y1)
             parts.append(found)
         found = Detections.merge(parts)
         if not len(found):
@@ -184,6 +200,11 @@ class MultiScaleCenterFace:
         cx = np.clip(centre[:, 0].astype(np.int64), 0, cols - 1)
         cy = np.clip(centre[:, 1].astype(np.int64), 0, rows - 1)
         return found[(marked[cy, cx] == 1) & (found.height < zoom.max_height)]
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ConfigError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
 
 
 def _new_only(found: Detections, known: Detections) -> Detections:

@@ -11,7 +11,7 @@ from faceveil.errors import ConfigError, ModelError
 # Only local execution providers, best first. Remote ones (e.g. "AzureExecutionProvider") are
 # never used: nothing a user gives faceveil may leave the machine.
 _GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
-_CPU = "CPUExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
 
 
 def _trt_options() -> dict[str, Any]:
@@ -29,7 +29,7 @@ def choose_providers(device: str) -> list[Any]:
 
     available = set(ort.get_available_providers())
     if device == "cpu":
-        return [_CPU]
+        return [CPU_PROVIDER]
     gpu = [p for p in _GPU_PROVIDERS if p in available]
     if device == "cuda" and not gpu:
         raise ConfigError(
@@ -39,7 +39,7 @@ def choose_providers(device: str) -> list[Any]:
     providers: list[Any] = []
     for name in gpu:
         providers.append((name, _trt_options()) if name.startswith("Tensorrt") else name)
-    return [*providers, _CPU]
+    return [*providers, CPU_PROVIDER]
 
 
 def create_session(model: bytes, device: str, threads: int = 0) -> Any:

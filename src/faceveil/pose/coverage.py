@@ -17,7 +17,7 @@ from faceveil.anonymize.regions import Region
 from faceveil.config import AnonymizerConfig
 from faceveil.core.detections import Detections
 from faceveil.pose.backend import Segmenter
-from faceveil.pose.landmarks import PersonPose
+from faceveil.pose.landmarks import CONNECTIONS, PersonPose
 from faceveil.pose.people import PoseEstimator, body_box, grow
 
 RGBImage = npt.NDArray[np.uint8]
@@ -28,6 +28,12 @@ Box = tuple[float, float, float, float]
 PERSON_THRESHOLD = 0.5
 #: The silhouette is dilated by this share of its crop's height (hair, loose clothes, edges).
 DILATE_SHARE = 0.02
+#: Landmarks at least this visible add their limbs to the silhouette.
+BODY_VISIBILITY = 0.5
+#: Limbs added from the pose are this share of the person's size thick.
+BONE_SHARE = 0.06
+#: Shoulders and hips, in order around the torso.
+TORSO = (11, 12, 24, 23)
 #: Pose points used as the 5 face landmarks of a head box (eyes, nose, mouth corners as seen).
 _FACE_POINTS = [5, 2, 0, 10, 9]
 
@@ -96,6 +102,8 @@ class BodyCoverage:
         mask = np.zeros((height, width), dtype=bool)
         for crop in crops:
             self._segment_into(rgb, crop, mask)
+        for person in people:  # where the pose sees a body, it is hidden even if segmentation missed it
+            _draw_body(mask, person)
         return mask_regions(mask)
 
     def _segment_into(self, rgb: RGBImage, crop: tuple[int, int, int, int], mask: BoolMask) -> None:
@@ -107,6 +115,23 @@ class BodyCoverage:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         grown = cv2.dilate(person.astype(np.uint8), kernel).astype(bool)
         mask[y1:y2, x1:x2] |= grown
+
+
+def _draw_body(mask: BoolMask, person: PersonPose) -> None:
+    """Add ``person``'s visible torso and limbs to ``mask``, as a thick skeleton."""
+    points = np.round(person.points[:, :2]).astype(np.int32)
+    seen = person.visibility >= BODY_VISIBILITY
+    x1, y1, x2, y2 = person.box()
+    thickness = max(3, round(BONE_SHARE * max(x2 - x1, y2 - y1)))
+    canvas = np.zeros(mask.shape, dtype=np.uint8)
+    if seen[list(TORSO)].all():
+        cv2.fillPoly(canvas, [points[list(TORSO)]], (1,))
+    for a, b in CONNECTIONS:
+        if seen[a] and seen[b]:
+            start = (int(points[a, 0]), int(points[a, 1]))
+            end = (int(points[b, 0]), int(points[b, 1]))
+            cv2.line(canvas, start, end, (1,), thickness)
+    mask |= canvas.astype(bool)
 
 
 def _person_crop(person: PersonPose, width: int, height: int) -> tuple[int, int, int, int]:
