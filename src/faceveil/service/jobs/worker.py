@@ -156,12 +156,16 @@ class WorkerPool:
 
     def _end(self, job: JobRecord, status: str, **values: object) -> None:
         values = {k: v for k, v in values.items() if v is not None}
+        if self.delete_originals == "job_end":
+            # deleted before the final status is written, and marked in the same update: nobody
+            # sees an ended job that still offers a retry of an original about to vanish
+            self.files.remove_input(job.id)
+            values["has_input"] = 0
         ended = self.store.finish(job.id, status, self.ttl_s, **values)
         if status != DONE or not ended:  # failed, cancelled, or cancelled/deleted meanwhile
             with suppress(FileNotFoundError):
                 self.files.output(job.id, job.output_ext).unlink()
-        if self.delete_originals == "job_end":
-            self.files.remove_input(job.id)
+        if self.delete_originals == "job_end" and not ended:
             self.store.set_fields(job.id, has_input=0)
         if ended:
             self.audit.record(
