@@ -15,7 +15,6 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +22,7 @@ import numpy.typing as npt
 from faceveil.detection.centerface import to_blob
 from faceveil.detection.quantize import RANGES_PATH, collect_ranges, save_ranges
 from faceveil.media.image_io import read_image
+from faceveil.pipeline.video import iter_frames
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data"
@@ -37,14 +37,15 @@ def pictures(data: Path, frames_per_video: int = 3, every: int = 60) -> Iterator
     for path in sorted((data / "videos").iterdir()):
         if path.suffix.lower() not in {".mp4", ".avi", ".mkv", ".mov"}:
             continue
-        with av.open(str(path)) as container:
-            kept = 0
-            for index, frame in enumerate(container.decode(video=0)):
-                if index % every == 0:
-                    yield np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8)
-                    kept += 1
-                if kept >= frames_per_video:
-                    break
+        frames = iter_frames(path)
+        kept = 0
+        for frame in frames:
+            if frame.index % every == 0:
+                yield frame.rgb
+                kept += 1
+            if kept >= frames_per_video:
+                frames.close()  # stops decoding and closes the file
+                break
 
 
 def network_inputs(images: Iterator[RGB], seed: int = 0) -> Iterator[npt.NDArray[np.float32]]:

@@ -14,7 +14,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -396,7 +396,7 @@ def anonymize_video(
     return VideoJob(config, progress=progress).run(source, target, regions)
 
 
-def iter_frames(source: str | os.PathLike[str]) -> Iterator[Frame]:
+def iter_frames(source: str | os.PathLike[str]) -> Generator[Frame, None, None]:
     """Upright frames of a video file (for evaluation and tests)."""
     container = open_input(source)
     try:

@@ -17,7 +17,8 @@ from faceveil.anonymize.regions import Region
 from faceveil.config import AnonymizerConfig
 from faceveil.core.detections import Detections
 from faceveil.pose.backend import Segmenter
-from faceveil.pose.landmarks import CONNECTIONS, PersonPose
+from faceveil.pose.draw import visible_bones
+from faceveil.pose.landmarks import PersonPose
 from faceveil.pose.people import PoseEstimator, body_box, grow
 
 RGBImage = npt.NDArray[np.uint8]
@@ -119,18 +120,14 @@ class BodyCoverage:
 
 def _draw_body(mask: BoolMask, person: PersonPose) -> None:
     """Add ``person``'s visible torso and limbs to ``mask``, as a thick skeleton."""
-    points = np.round(person.points[:, :2]).astype(np.int32)
-    seen = person.visibility >= BODY_VISIBILITY
     x1, y1, x2, y2 = person.box()
     thickness = max(3, round(BONE_SHARE * max(x2 - x1, y2 - y1)))
     canvas = np.zeros(mask.shape, dtype=np.uint8)
-    if seen[list(TORSO)].all():
-        cv2.fillPoly(canvas, [points[list(TORSO)]], (1,))
-    for a, b in CONNECTIONS:
-        if seen[a] and seen[b]:
-            start = (int(points[a, 0]), int(points[a, 1]))
-            end = (int(points[b, 0]), int(points[b, 1]))
-            cv2.line(canvas, start, end, (1,), thickness)
+    if (person.visibility[list(TORSO)] >= BODY_VISIBILITY).all():
+        corners = np.rint(person.points[list(TORSO), :2]).astype(np.int32)
+        cv2.fillPoly(canvas, [corners], (1,))
+    for start, end in visible_bones(person, BODY_VISIBILITY):
+        cv2.line(canvas, start, end, (1,), thickness)
     mask |= canvas.astype(bool)
 
 
