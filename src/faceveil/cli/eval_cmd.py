@@ -11,6 +11,8 @@ from typing import Any
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
 from faceveil.cli.options import add_detector_options, add_mask_options, anonymizer_config
+from faceveil.detection.base import describe_detector
+from faceveil.detection.runtime import format_runtime
 from faceveil.errors import InputError
 from faceveil.evaluation.dataset import load_annotations
 from faceveil.evaluation.runner import EvalReport, evaluate
@@ -49,7 +51,11 @@ def run_eval(args: argparse.Namespace) -> int:
         raise InputError(f"{args.annotations} lists no photos")
     config = anonymizer_config(args)
     anonymizer = Anonymizer(config)
-    described: dict[str, Any] = {"detector": asdict(config.detector), "mask": asdict(config.mask)}
+    described: dict[str, Any] = {
+        "detector": asdict(config.detector),
+        "mask": asdict(config.mask),
+        "runtime": describe_detector(anonymizer.detector),
+    }
     if args.quiet or not sys.stderr.isatty():
         report = evaluate(images, anonymizer, described)
     else:
@@ -81,6 +87,7 @@ def format_table(report: EvalReport) -> str:
     lines = [
         f"photos {report.images}   faces {report.faces} (+{report.ignored} ignored)   "
         f"detector {report.config['detector']['name']}",
+        *([format_runtime(report.config["runtime"])] if "runtime" in report.config else []),
         "",
         "  faces by GT height      count   protected %",
     ]

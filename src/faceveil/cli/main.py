@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from faceveil import __version__
-from faceveil.cli import eval_cmd, exit_codes, photo_cmds, pose_cmd, serve_cmd, stream_cmd, video_cmd
+from faceveil.cli import exit_codes
 from faceveil.errors import ConfigError, FaceveilError, ModelError
 
+# command -> the module that registers it; a command's module (and what it imports) is loaded
+# only when that command runs, or when the whole list is needed (`faceveil --help`)
+COMMANDS = {
+    "image": "photo_cmds",
+    "detect": "photo_cmds",
+    "video": "video_cmd",
+    "stream": "stream_cmd",
+    "eval": "eval_cmd",
+    "pose": "pose_cmd",
+    "serve": "serve_cmd",
+}
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full argument parser with every subcommand."""
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser: with every subcommand, or only ``command``'s (a faster start)."""
     parser = argparse.ArgumentParser(
         prog="faceveil",
         description="Offline privacy guard: finds every face in photos and videos and hides it. "
@@ -22,18 +35,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"faceveil {__version__}")
     commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
-    photo_cmds.register(commands, exit_codes.EPILOG)
-    video_cmd.register(commands, exit_codes.EPILOG)
-    stream_cmd.register(commands, exit_codes.EPILOG)
-    eval_cmd.register(commands, exit_codes.EPILOG)
-    pose_cmd.register(commands, exit_codes.EPILOG)
-    serve_cmd.register(commands, exit_codes.EPILOG)
+    wanted = [COMMANDS[command]] if command in COMMANDS else COMMANDS.values()
+    for name in dict.fromkeys(wanted):
+        importlib.import_module(f"faceveil.cli.{name}").register(commands, exit_codes.EPILOG)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv[0] if argv else None)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)

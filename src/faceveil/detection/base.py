@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -106,3 +106,25 @@ class Downscaled:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         small = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
         return self.detector.detect(small).transformed(size[0] / width)
+
+
+def describe_detector(detector: Detector) -> dict[str, Any]:
+    """What ``detector`` runs, for reports: its passes with the precision each one actually runs,
+    the onnxruntime execution providers, and the machine (processor, features, runtime version).
+    """
+    from faceveil.detection.runtime import machine_report
+
+    inner: Any = detector
+    described: dict[str, Any] = {}
+    if isinstance(detector, Downscaled):
+        described["max_side"] = detector.max_side
+        inner = detector.detector
+    describe = getattr(inner, "describe", None)
+    described["passes"] = describe() if callable(describe) else [{"model": type(inner).__name__}]
+    if any(step.get("precision") == "int8" for step in described["passes"]):
+        from faceveil.detection.quantize import int8_scheme
+
+        described["int8"] = int8_scheme()
+    providers = getattr(inner, "providers", None)
+    described["machine"] = machine_report(list(providers) if providers else None)
+    return described

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -74,8 +75,9 @@ class CenterFace:
         nms_iou: IoU above which overlapping candidates are merged.
         threads: onnxruntime intra-op threads (0: one per core).
         precision: ``fp32`` (the shipped weights) or ``int8`` (8-bit integer arithmetic, about 2x
-            faster on a CPU; see :mod:`faceveil.detection.quantize`). On a GPU the float graph
-            always runs: ``precision`` then reads ``fp32``.
+            faster on a CPU, the same detections on every instruction set; see
+            :mod:`faceveil.detection.quantize`). On a GPU, or a CPU architecture int8 was not
+            checked on, the float graph runs: ``precision`` then reads ``fp32``.
     """
 
     default_threshold = 0.2
@@ -92,8 +94,8 @@ class CenterFace:
             raise ConfigError(f"unknown precision {precision!r}; choose one of: {', '.join(PRECISIONS)}")
         self.threshold = self.default_threshold if threshold is None else float(threshold)
         self.nms_iou = nms_iou
-        if precision == "int8" and choose_providers(device)[0] != CPU_PROVIDER:
-            precision = "fp32"  # GPU providers run the float graph (fast there already)
+        if precision == "int8" and not _int8_runs_here(device):
+            precision = "fp32"  # a GPU (fast in float already) or a processor int8 was not checked on
         self.precision = precision
         if precision == "int8":
             from faceveil.detection.quantize import centerface_int8_graph
@@ -107,6 +109,10 @@ class CenterFace:
     def providers(self) -> list[str]:
         """The execution providers onnxruntime actually uses, best first."""
         return list(self._session.get_providers())
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The one pass this detector runs, with the precision it actually runs in."""
+        return [{"pass": "full", "scale": 1.0, "threshold": self.threshold, "precision": self.precision}]
 
     def detect(self, rgb: RGBImage, scale: float = 1.0, threshold: float | None = None) -> Detections:
         """Faces in ``rgb``, running the network on the image resized by ``scale``.
@@ -126,6 +132,13 @@ class CenterFace:
             found = found[nms(found.xyxy, found.confidence, self.nms_iou)]
         sx = rgb.shape[1] / width
         return found.transformed(sx) if sx != 1.0 else found
+
+
+def _int8_runs_here(device: str) -> bool:
+    """The int8 graph runs on onnxruntime's CPU provider, on an architecture it was checked on."""
+    from faceveil.detection.quantize import int8_safe_here
+
+    return choose_providers(device)[0] == CPU_PROVIDER and int8_safe_here()
 
 
 def to_blob(rgb: RGBImage) -> npt.NDArray[np.float32]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -127,6 +128,37 @@ class MultiScaleCenterFace:
         self.base = base
         self.extra = tuple(extra)
         self.zoom = zoom
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers of the float network's session."""
+        return self.model.providers
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every pass, with the precision it asks for and the one its network actually runs."""
+        passes: list[dict[str, Any]] = []
+        for name, spec in (("full", self.base), *(("extra", extra) for extra in self.extra)):
+            passes.append(
+                {
+                    "pass": name,
+                    "scale": spec.scale,
+                    "threshold": spec.threshold,
+                    "rotations": list(spec.rotations),
+                    "precision": self.models[spec.precision].precision,
+                }
+            )
+        if self.zoom is not None:
+            zoom = self.zoom
+            passes.append(
+                {
+                    "pass": "zoom",
+                    "scale": zoom.scale,
+                    "threshold": zoom.threshold,
+                    "everywhere": zoom.everywhere,
+                    "precision": self.models[zoom.precision].precision,
+                }
+            )
+        return passes
 
     def detect(self, rgb: RGBImage) -> Detections:
         """Faces in ``rgb`` from every pass, fused."""

@@ -4,8 +4,19 @@ Static int8 quantisation needs the range of every activation. Those ranges were 
 (``scripts/calibrate_centerface.py``, on pictures that are not among the evaluation sets) and ship
 with faceveil as a small JSON table of numbers; no picture and no weight is shipped or fetched.
 At load time the float graph is turned into a QDQ graph with those ranges, in memory (about a
-second), and onnxruntime runs its convolutions with 8-bit integer arithmetic: about 2x faster
-on a CPU with AVX2 or AVX-512 VNNI.
+second), and onnxruntime runs its convolutions with 8-bit integer arithmetic.
+
+**The same result on every processor.** Activations are unsigned 8-bit (0..255); weights are
+signed and *reduced to 7 bits* (-64..64, one scale per output channel). onnxruntime's x86 kernels
+for AVX2 and AVX-512 without VNNI multiply u8 by s8 with ``vpmaddubsw``, which adds each pair of
+products in a *saturating* 16-bit register: with full 8-bit weights, ``2 * 255 * 127 = 64770``
+overflows it and the result depends on the instruction set (faces were lost on AVX2-only CPUs).
+With 7-bit weights a pair sum is at most ``2 * 255 * 64 = 32640 <= 32767``: no kernel can
+saturate (VNNI, AMX and ARM's dot-product kernels accumulate in 32 bits anyway). Every x86-64
+kernel then computes the same integers; on ARM64 the convolutions do too, and a quantised
+addition may round an exact tie one step differently (scores move by a few hundredths at most).
+:func:`pair_sum_bound` checks this on the built graph; a graph that fails it is never run
+(:func:`int8_safe_here` then answers False and the float network runs instead).
 
 The four output heads (face score, box size, centre offset, landmarks) stay in float: box size is
 decoded through ``exp``, so an 8-bit step there would become a visible error in box size.
@@ -13,7 +24,9 @@ decoded through ``exp``, so an 8-bit step there would become a visible error in 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import platform
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -23,6 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.detection.centerface import centerface_graph
+from faceveil.detection.model_cache import cache_key, cached
 from faceveil.errors import ModelError
 
 RANGES_PATH = Path(__file__).with_name("data") / "centerface_int8_ranges.json"
@@ -31,6 +45,14 @@ _INPUT = "input.1"
 _OPSET = 13  # per-channel weight scales need QuantizeLinear's axis attribute (opset 13)
 
 Ranges = dict[str, tuple[float, float]]
+
+PAIR_SUM_LIMIT = 32767  # a signed 16-bit register: vpmaddubsw saturates above it
+ACTIVATION_MAX = 255  # activations are unsigned 8-bit
+WEIGHT_BITS = 7  # signed weights in [-64, 64]: 2 * 255 * 64 = 32640 fits the limit
+# CPU architectures whose onnxruntime int8 kernels were checked against each other (x86-64:
+# SSE4.2, AVX, AVX2, AVX-512 VNNI, AMX; ARM64: NEON, dot-product, i8mm). Elsewhere the float
+# network runs: a path known to be safe.
+INT8_ARCHITECTURES = ("x86_64", "amd64", "aarch64", "arm64")
 
 
 def _named(model: Any) -> Any:
@@ -74,9 +96,70 @@ def load_ranges(path: Path = RANGES_PATH) -> Ranges:
     return out
 
 
+def int8_safe_here() -> bool:
+    """Whether the int8 network may run on this processor (its architecture was checked)."""
+    return platform.machine().lower() in INT8_ARCHITECTURES
+
+
 @lru_cache(maxsize=1)
 def centerface_int8_graph() -> bytes:
-    """The QDQ int8 CenterFace graph (serialised ONNX), built in memory from the shipped ranges."""
+    """The QDQ int8 CenterFace graph (serialised ONNX), built in memory from the shipped ranges.
+
+    Raises:
+        ModelError: the table is broken, or the built graph could saturate a 16-bit pair sum.
+    """
+    graph = cached("centerface-int8", _cache_key(), build_int8_graph, _cannot_saturate)
+    bound = pair_sum_bound(graph)
+    if bound > PAIR_SUM_LIMIT:
+        raise ModelError(
+            f"the int8 CenterFace could overflow a 16-bit pair sum ({bound} > {PAIR_SUM_LIMIT}); "
+            "it would detect differently on CPUs without VNNI"
+        )
+    return graph
+
+
+def _cannot_saturate(graph: bytes) -> bool:
+    try:
+        return pair_sum_bound(graph) <= PAIR_SUM_LIMIT
+    except Exception:  # noqa: BLE001 - onnx raises its own untyped errors on damaged bytes
+        return False
+
+
+def _cache_key() -> str:
+    """Everything the int8 graph derives from: a change to any of them builds it anew."""
+    import onnx
+    import onnxruntime
+
+    from faceveil import __version__
+    from faceveil.detection.centerface import centerface_model_path
+    from faceveil.detection.runtime import cpu_features
+
+    return cache_key(
+        [
+            f"faceveil {__version__}; int8 weights {WEIGHT_BITS} bits, per channel, QDQ opset {_OPSET}",
+            hashlib.sha256(centerface_model_path().read_bytes()).hexdigest(),
+            hashlib.sha256(RANGES_PATH.read_bytes()).hexdigest(),
+            f"onnxruntime {onnxruntime.__version__}; onnx {onnx.__version__}",
+            f"{platform.machine()} {' '.join(cpu_features())}",
+        ]
+    )
+
+
+def int8_scheme() -> dict[str, Any]:
+    """How the int8 network is built, for reports: number formats and the checked pair-sum bound."""
+    return {
+        "activations": "uint8",
+        "weights": f"int8 reduced to {WEIGHT_BITS} bits, one scale per output channel",
+        "pair_sum_bound": pair_sum_bound(centerface_int8_graph()),
+        "pair_sum_limit": PAIR_SUM_LIMIT,
+    }
+
+
+def build_int8_graph(reduce_range: bool = True) -> bytes:
+    """Build the QDQ graph (seconds): 7-bit (``reduce_range``) or full 8-bit weights (tests only).
+
+    :func:`centerface_int8_graph` keeps what this builds in the per-user model cache.
+    """
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantType
     from onnxruntime.quantization.calibrate import TensorsData
@@ -97,7 +180,7 @@ def centerface_int8_graph() -> bytes:
     quantizer = QDQQuantizer(
         model,
         True,  # per-channel weight scales
-        False,  # full 8-bit range (VNNI needs no reduced range)
+        reduce_range,  # 7-bit weights: no 16-bit pair sum can saturate (see the module's text)
         QuantType.QInt8,
         QuantType.QUInt8,
         table,
@@ -108,6 +191,24 @@ def centerface_int8_graph() -> bytes:
     )
     quantizer.quantize_model()
     return bytes(quantizer.model.model.SerializeToString())
+
+
+def pair_sum_bound(graph: bytes) -> int:
+    """The largest sum of two adjacent u8 x s8 products any int8 convolution of ``graph`` can form.
+
+    That is ``2 * 255 * max|w|`` over every 8-bit weight (a u8 activation is at most 255). At most
+    :data:`PAIR_SUM_LIMIT`, no onnxruntime kernel can saturate on it, whatever the pictures.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load_from_string(graph)
+    largest = 0
+    for init in model.graph.initializer:
+        if init.data_type == onnx.TensorProto.INT8:
+            weights = numpy_helper.to_array(init).astype(np.int32)
+            largest = max(largest, int(np.abs(weights).max(initial=0)))
+    return 2 * ACTIVATION_MAX * largest
 
 
 def _tensors_to_calibrate(model: Any) -> set[str]:

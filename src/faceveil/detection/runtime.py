@@ -60,3 +60,69 @@ def create_session(model: bytes, device: str, threads: int = 0) -> Any:
         raise
     except Exception as exc:  # onnxruntime raises its own untyped errors
         raise ModelError(f"cannot load the ONNX model: {exc}") from exc
+
+
+# instruction-set features that change which int8 kernels onnxruntime runs
+X86_FEATURES = ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8")
+ARM_FEATURES = ("asimd", "asimddp", "i8mm", "sve")
+
+
+def cpu_model() -> str:
+    """The processor's model name as the operating system reports it ("unknown" if it does not)."""
+    import platform
+
+    for key in ("model name", "Hardware", "CPU part"):
+        value = _cpuinfo_field(key)
+        if value:
+            return value
+    return platform.processor() or "unknown"
+
+
+def cpu_features() -> list[str]:
+    """Which of :data:`X86_FEATURES` / :data:`ARM_FEATURES` this processor has (Linux; else empty)."""
+    flags = set((_cpuinfo_field("flags") or _cpuinfo_field("Features") or "").split())
+    return [name for name in (*X86_FEATURES, *ARM_FEATURES) if name in flags]
+
+
+def _cpuinfo_field(key: str) -> str | None:
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() == key:
+            return value.strip()
+    return None
+
+
+def machine_report(providers: list[str] | None = None) -> dict[str, Any]:
+    """What produced a set of figures: processor, its int8-relevant features, onnxruntime."""
+    import platform
+
+    import onnxruntime as ort
+
+    return {
+        "cpu": cpu_model(),
+        "architecture": platform.machine(),
+        "cpu_features": cpu_features(),
+        "onnxruntime": ort.__version__,
+        "execution_providers": providers if providers is not None else [CPU_PROVIDER],
+    }
+
+
+def format_runtime(described: dict[str, Any]) -> str:
+    """Two lines for a report's header: the machine, and each pass with the precision it runs."""
+    machine = described["machine"]
+    features = " ".join(machine["cpu_features"]) or "none of note"
+    passes = ", ".join(
+        f"{step.get('pass', step.get('model'))}"
+        + (f" x{step['scale']:g}" if "scale" in step else "")
+        + (f" {step['precision']}" if "precision" in step else "")
+        for step in described["passes"]
+    )
+    return (
+        f"machine  {machine['cpu']} ({machine['architecture']}; {features}); onnxruntime "
+        f"{machine['onnxruntime']} on {', '.join(machine['execution_providers'])}\n"
+        f"passes   {passes}"
+    )
