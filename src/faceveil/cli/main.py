@@ -7,7 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from faceveil import __version__
-from faceveil.cli import eval_cmd, exit_codes, photo_cmds, pose_cmd, serve_cmd, stream_cmd, video_cmd
+from faceveil.cli import (
+    compliance_cmds,
+    eval_cmd,
+    exit_codes,
+    photo_cmds,
+    pose_cmd,
+    serve_cmd,
+    stream_cmd,
+    video_cmd,
+)
 from faceveil.errors import ConfigError, FaceveilError, ModelError
 
 
@@ -28,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     eval_cmd.register(commands, exit_codes.EPILOG)
     pose_cmd.register(commands, exit_codes.EPILOG)
     serve_cmd.register(commands, exit_codes.EPILOG)
+    compliance_cmds.register(commands, exit_codes.EPILOG)
     return parser
 
 
