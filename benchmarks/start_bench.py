@@ -78,7 +78,7 @@ def main() -> int:
         work = Path(tmp)
         photo = photo_1080p(args.photo, work / "photo.jpg")
         commands = {
-            "faceveil": [str(FACEVEIL), "image", str(photo), "-o", str(work / "fv.jpg"), "--quiet", "--in-place"],
+            "faceveil": [str(FACEVEIL), "image", str(photo), "-o", str(work / "fv.jpg"), "--quiet"],
             "deface": [str(args.deface), str(photo), "-o", str(work / "deface.jpg")],
         }
         # an empty model cache of its own: the untimed first run builds the int8 network

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -23,6 +23,10 @@ from faceveil.core.detections import Detections
 from faceveil.detection.fake import FakeDetector, boxes
 from faceveil.service.jobs.store import JobRecord
 from faceveil.service.jobs.worker import JobProgress
+from faceveil.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 #: The face box the fake detectors report on every synthetic photo.
 FACE = (40.0, 30.0, 88.0, 94.0)
@@ -103,6 +107,34 @@ class FakeRunner:
             raise self.error
         Path(target).write_bytes(Path(source).read_bytes())
         return self.frames, 1
+
+
+def settings(tmp_path: Path, **values: Any) -> ServiceSettings:
+    base: dict[str, Any] = {"data_dir": tmp_path / "data", "allowed_hosts": ("testserver",)}
+    return ServiceSettings(**{**base, **values})
+
+
+def error_code(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert body["error"]["message"]
+    return str(body["error"]["code"])
+
+
+def create_job(client: TestClient, video: bytes, **params: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/jobs", content=video, params={"filename": "talk.mp4", **params})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def wait_status(client: TestClient, job_id: str, *statuses: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
+        return job if job["status"] in statuses else None
+
+    result: dict[str, Any] = wait_for(done, what=f"job status {statuses}")
+    return result
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> Any:

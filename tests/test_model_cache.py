@@ -129,3 +129,16 @@ def test_the_int8_graph_comes_from_the_cache_unchanged(folder: Path) -> None:
         assert entry.stat().st_mtime_ns == built  # read, not built again
     finally:
         quantize.centerface_int8_graph.cache_clear()
+
+
+def test_leftovers_of_a_killed_build_are_swept(folder: Path) -> None:
+    import os
+
+    folder.mkdir(mode=0o700)
+    old, fresh = folder / ".building-old.tmp", folder / ".building-new.tmp"
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"half")
+    os.utime(old, (1_000_000_000, 1_000_000_000))
+    cached("m", cache_key(["k"]), _Builder(), lambda data: True)
+    assert not old.exists()
+    assert fresh.exists()  # perhaps another process building right now

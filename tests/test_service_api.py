@@ -22,20 +22,18 @@ from faceveil.service.settings import ServiceSettings
 from service_support import (
     FACE,
     FakeRunner,
+    create_job,
     decode,
+    error_code,
     fake_detectors,
     make_video,
     no_faces,
     photo_bytes,
-    wait_for,
+    settings,
+    wait_status,
 )
 
 SECRET = "correct horse battery staple"
-
-
-def settings(tmp_path: Path, **values: Any) -> ServiceSettings:
-    base: dict[str, Any] = {"data_dir": tmp_path / "data", "allowed_hosts": ("testserver",)}
-    return ServiceSettings(**{**base, **values})
 
 
 @pytest.fixture
@@ -53,29 +51,6 @@ def client(tmp_path: Path, runner: FakeRunner) -> Iterator[TestClient]:
 @pytest.fixture
 def video(tmp_path: Path) -> bytes:
     return make_video(tmp_path / "clip.mp4").read_bytes()
-
-
-def error_code(response: Any) -> str:
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
-    assert body["error"]["message"]
-    return str(body["error"]["code"])
-
-
-def create_job(client: TestClient, video: bytes, **params: Any) -> dict[str, Any]:
-    response = client.post("/api/v1/jobs", content=video, params={"filename": "talk.mp4", **params})
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def wait_status(client: TestClient, job_id: str, *statuses: str) -> dict[str, Any]:
-    def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = client.get(f"/api/v1/jobs/{job_id}").json()
-        return job if job["status"] in statuses else None
-
-    result: dict[str, Any] = wait_for(done, what=f"job status {statuses}")
-    return result
 
 
 # ------------------------------------------------------------------------------------------------

@@ -89,7 +89,7 @@ def test_killed_mid_job_the_job_completes_after_restart(shared_data: Path, tmp_p
         job = wait_final(client, job_id)
         assert job["status"] == "done" and job["attempts"] == 2, job
         assert client.get(job["result_url"]).status_code == 200
-    assert sorted(p.name for p in folder.iterdir()) == ["output.mp4"]
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json", "output.mp4"]  # no partial left
 
 
 def test_refuses_to_listen_on_the_network_without_a_secret(tmp_path: Path) -> None:

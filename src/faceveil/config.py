@@ -11,6 +11,7 @@ MODES = ("blur", "pixelate", "solid", "none")
 SHAPES = ("ellipse", "box")
 DEVICES = ("auto", "cpu", "cuda")
 TARGETS = ("face", "head", "person")
+WATERMARK_POSITIONS = ("bottom-right", "bottom-left", "top-right", "top-left", "center")
 
 Mode = Literal["blur", "pixelate", "solid", "none"]
 Shape = Literal["ellipse", "box"]
@@ -169,6 +170,40 @@ class PoseConfig:
 
 
 @dataclass(frozen=True)
+class WatermarkConfig:
+    """A visible label drawn on every output picture after its faces are hidden.
+
+    Attributes:
+        text: the label, e.g. ``anonymized 2026-12-01`` (printable ASCII: it is drawn with
+            OpenCV's built-in Hershey font, so no font file is needed).
+        position: ``bottom-right`` (default), ``bottom-left``, ``top-right``, ``top-left`` or ``center``.
+        size: text height as a share of the picture's height (shrunk to fit its width).
+        opacity: how opaque the label (light text on a dark band) is, 0.05-1.
+    """
+
+    text: str
+    position: str = "bottom-right"
+    size: float = 0.04
+    opacity: float = 0.7
+
+    def __post_init__(self) -> None:
+        if not self.text.strip():
+            raise ConfigError("the watermark text is empty")
+        if len(self.text) > 200:
+            raise ConfigError(f"the watermark text has {len(self.text)} characters; at most 200")
+        if not (self.text.isascii() and self.text.isprintable()):
+            raise ConfigError(
+                f"the watermark text must be printable ASCII (the built-in font has no other letters), "
+                f"got {self.text!r}"
+            )
+        check_choice("watermark position", self.position, WATERMARK_POSITIONS)
+        if not 0.01 <= self.size <= 0.5:
+            raise ConfigError(f"watermark size must lie in [0.01, 0.5] of the height, got {self.size}")
+        if not 0.05 <= self.opacity <= 1.0:
+            raise ConfigError(f"watermark opacity must lie in [0.05, 1], got {self.opacity}")
+
+
+@dataclass(frozen=True)
 class AnonymizerConfig:
     """Everything an :class:`faceveil.Anonymizer` needs: which detector, what to hide, and how.
 
@@ -182,6 +217,7 @@ class AnonymizerConfig:
         skeleton_only: also hide every person found by pose and draw their skeletons over.
         pose: how people are found and skeletons drawn (used by ``head``, ``person`` and
             ``skeleton_only``).
+        watermark: a visible label drawn on every result after hiding (None: no label).
     """
 
     detector: DetectorConfig = field(default_factory=DetectorConfig)
@@ -189,6 +225,7 @@ class AnonymizerConfig:
     target: Target = "face"
     skeleton_only: bool = False
     pose: PoseConfig = field(default_factory=PoseConfig)
+    watermark: WatermarkConfig | None = None
 
     def __post_init__(self) -> None:
         check_choice("target", self.target, TARGETS)

@@ -84,3 +84,30 @@ class StreamError(FaceveilError):
     """A live stream failed: its source stayed unreachable, or a worker stopped on an error."""
 
     code = "stream_error"
+
+
+class KeyFileError(FaceveilError):
+    """An encryption or signing key cannot be read: missing, malformed, or readable by others."""
+
+    code = "key_error"
+
+
+class VerificationError(FaceveilError):
+    """``faceveil verify`` found problems; the message names each one.
+
+    Attributes:
+        problems: ``(check, message)`` pairs; ``check`` is a stable name: ``malformed``,
+            ``unsigned``, ``signature``, ``untrusted_key``, ``output_missing``, ``output_size``
+            or ``output_hash``.
+    """
+
+    code = "verification_failed"
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(message for _, message in problems))
+        self.problems = list(problems)
+
+    @property
+    def checks(self) -> list[str]:
+        """The names of the failed checks, in the order they were made."""
+        return [check for check, _ in self.problems]

@@ -87,6 +87,18 @@ class Anonymizer:
         detections, people = self._find(rgb)
         return self._hide(rgb, detections, people)
 
+    def mark(self, image: RGBImage) -> RGBImage:
+        """Draw the configured watermark on a finished picture (in place), if there is one.
+
+        `hide` and `apply` already do; pipelines call it on pictures they make themselves (a
+        frame hidden whole). It never changes what was found or hidden.
+        """
+        if self.config.watermark is not None:
+            from faceveil.compliance.watermark import draw_watermark
+
+            draw_watermark(image, self.config.watermark)
+        return image
+
     def _find(self, rgb: RGBImage) -> tuple[Detections, list[PersonPose]]:
         faces = self.detector.detect(rgb)
         if self.body is None:
@@ -113,6 +125,7 @@ class Anonymizer:
             from faceveil.pose.draw import draw_skeletons
 
             out = draw_skeletons(out, people, self.config.pose)
+        out = self.mark(out)
         return Result(image=out, detections=detections, regions=regions, people=people or [])
 
 

@@ -115,3 +115,19 @@ def plan(
         claimed[target.resolve()] = item.path
         jobs.append(Job(item.path, target))
     return jobs
+
+
+def beside(option: str | None, job: Job, output: str | None, several: bool, suffix: str) -> Path | None:
+    """Where a file that goes with ``job``'s output (regions, manifest) is written.
+
+    One job: ``option`` is the file. Several: ``option`` is a folder that mirrors the output
+    folder, and each file is named after its output plus ``suffix``.
+    """
+    if option is None or job.target is None:
+        return None
+    if not several:
+        return Path(option)
+    target = job.target
+    base = Path(output) if output is not None else None
+    rel = target.relative_to(base) if base is not None and target.is_relative_to(base) else Path(target.name)
+    return Path(option) / rel.with_name(rel.name + suffix)

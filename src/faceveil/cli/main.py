@@ -21,6 +21,8 @@ COMMANDS = {
     "eval": "eval_cmd",
     "pose": "pose_cmd",
     "serve": "serve_cmd",
+    "keygen": "compliance_cmds",
+    "verify": "compliance_cmds",
 }
 
 

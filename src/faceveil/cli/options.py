@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from faceveil.config import (
     MODES,
     SHAPES,
     TARGETS,
+    WATERMARK_POSITIONS,
     AnonymizerConfig,
     DetectorConfig,
     ImageIOConfig,
     MaskConfig,
+    WatermarkConfig,
     parse_color,
 )
 from faceveil.detection.base import available_detectors
+
+if TYPE_CHECKING:
+    from faceveil.compliance.keys import EncryptionKey
+    from faceveil.compliance.manifest import ManifestOptions
 
 
 def add_detector_options(
@@ -88,6 +95,90 @@ def add_target_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_watermark_options(parser: argparse.ArgumentParser) -> None:
+    """``--watermark TEXT`` and its ``--watermark-position``, ``-size``, ``-opacity``."""
+    group = parser.add_argument_group("watermark")
+    group.add_argument(
+        "--watermark",
+        metavar="TEXT",
+        help="draw this label on every result after hiding, e.g. 'anonymized 2026-12-01' (ASCII)",
+    )
+    group.add_argument(
+        "--watermark-position",
+        default="bottom-right",
+        choices=WATERMARK_POSITIONS,
+        help="where the label goes (default: bottom-right)",
+    )
+    group.add_argument(
+        "--watermark-size",
+        type=float,
+        default=0.04,
+        metavar="SHARE",
+        help="text height as a share of the picture's height (default: 0.04)",
+    )
+    group.add_argument(
+        "--watermark-opacity", type=float, default=0.7, help="0.05 (faint) to 1 (solid) (default: 0.7)"
+    )
+
+
+def add_compliance_options(parser: argparse.ArgumentParser, *, encrypt: bool) -> None:
+    """``--manifest``, ``--signing-key`` and (for video) ``--encrypt``."""
+    group = parser.add_argument_group("compliance")
+    group.add_argument(
+        "--manifest",
+        metavar="PATH",
+        help="write a manifest (settings, model, input and output SHA-256, counts) beside the output; "
+        "a folder when there are several outputs; check it with faceveil verify",
+    )
+    group.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        help="sign the manifest with this Ed25519 key (made by faceveil keygen --signing)",
+    )
+    if encrypt:
+        group.add_argument(
+            "--encrypt",
+            metavar="KEYFILE",
+            help="encrypt the MP4/MOV output (CENC, AES-128 CTR) with the key in KEYFILE (made by "
+            "faceveil keygen) or in an environment variable with env:VAR; never the key itself",
+        )
+
+
+def watermark_config(args: argparse.Namespace) -> WatermarkConfig | None:
+    """`WatermarkConfig` from parsed options, None without ``--watermark``."""
+    text = getattr(args, "watermark", None)
+    if text is None:
+        return None
+    return WatermarkConfig(
+        text=text, position=args.watermark_position, size=args.watermark_size, opacity=args.watermark_opacity
+    )
+
+
+def manifest_options(args: argparse.Namespace) -> ManifestOptions | None:
+    """The manifest to write (its path as given; see `beside`), with its signing key loaded."""
+    from pathlib import Path
+
+    from faceveil.compliance.keys import load_signing_key
+    from faceveil.compliance.manifest import ManifestOptions
+    from faceveil.errors import ConfigError
+
+    key = load_signing_key(args.signing_key) if args.signing_key else None
+    if args.manifest is None:
+        if key is not None:
+            raise ConfigError("--signing-key signs a manifest: give --manifest PATH too")
+        return None
+    return ManifestOptions(Path(args.manifest), key)
+
+
+def encryption_key(args: argparse.Namespace) -> EncryptionKey | None:
+    """The key ``--encrypt`` names (a key file or ``env:VAR``), None without it."""
+    if getattr(args, "encrypt", None) is None:
+        return None
+    from faceveil.compliance.keys import load_encryption_key
+
+    return load_encryption_key(args.encrypt)
+
+
 def add_io_options(parser: argparse.ArgumentParser) -> None:
     """``--max-pixels``, ``--jpeg-quality``."""
     group = parser.add_argument_group("files")
@@ -127,6 +218,7 @@ def anonymizer_config(args: argparse.Namespace) -> AnonymizerConfig:
         mask=mask,
         target=getattr(args, "target", "face"),
         skeleton_only=getattr(args, "skeleton_only", False),
+        watermark=watermark_config(args),
     )
 
 

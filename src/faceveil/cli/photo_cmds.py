@@ -12,15 +12,19 @@ from typing import IO, TYPE_CHECKING, Any
 
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
-from faceveil.cli.inputs import Job, plan
+from faceveil.cli.inputs import Job, beside, plan
 from faceveil.cli.options import (
+    add_compliance_options,
     add_detector_options,
     add_io_options,
     add_mask_options,
     add_target_options,
+    add_watermark_options,
     anonymizer_config,
     io_config,
+    manifest_options,
 )
+from faceveil.compliance.manifest import ManifestOptions
 from faceveil.errors import ConfigError, InputError
 from faceveil.media.image_io import IMAGE_EXTENSIONS
 from faceveil.pipeline.photo import PhotoProcessor, PhotoReport
@@ -51,6 +55,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     )
     add_mask_options(image)
     add_target_options(image)
+    add_watermark_options(image)
+    add_compliance_options(image, encrypt=False)
     _add_batch_options(image)
     image.set_defaults(handler=run_image)
 
@@ -103,12 +109,14 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
     if not jobs:
         extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"no photos found in the inputs (looked for {extensions})")
+    manifest = manifest_options(args) if hasattr(args, "manifest") else None
     processor = PhotoProcessor(Anonymizer(anonymizer_config(args)), io_config(args))
     failed = faces = 0
     with ExitStack() as stack:
         sink = _open_json(stack, args.json)
         bar = _progress(stack, len(jobs), args.quiet)
-        for report in _reports(processor, jobs, args.workers, in_place):
+        output = getattr(args, "output", None)
+        for report in _reports(processor, jobs, args.workers, in_place, manifest, output):
             if sink is not None:
                 sink.write(json.dumps(report.to_json()) + "\n")
                 sink.flush()
@@ -126,12 +134,23 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
 
 
 def _reports(
-    processor: PhotoProcessor, jobs: list[Job], workers: int, in_place: bool
+    processor: PhotoProcessor,
+    jobs: list[Job],
+    workers: int,
+    in_place: bool,
+    manifest: ManifestOptions | None = None,
+    output: str | None = None,
 ) -> Iterator[PhotoReport]:
+    several = len(jobs) > 1
+
     def one(job: Job) -> PhotoReport:
         if job.problem is not None:
             return PhotoReport(str(job.source), error=InputError(job.problem))
-        return processor.process(job.source, job.target, in_place=in_place)
+        options = None
+        if manifest is not None:
+            path = beside(str(manifest.path), job, output, several, ".manifest.json")
+            options = ManifestOptions(path or manifest.path, manifest.signing_key)
+        return processor.process(job.source, job.target, in_place=in_place, manifest=options)
 
     if workers == 1 or len(jobs) < 2:
         yield from map(one, jobs)

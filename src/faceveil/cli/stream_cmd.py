@@ -14,7 +14,7 @@ from typing import Any
 
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
-from faceveil.cli.options import add_detector_options, add_mask_options
+from faceveil.cli.options import add_detector_options, add_mask_options, add_watermark_options
 from faceveil.config import AnonymizerConfig
 from faceveil.errors import ConfigError, FaceveilError
 from faceveil.stream.config import load_streams, stream_spec
@@ -97,6 +97,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     group.add_argument("-q", "--quiet", action="store_true", help="no log lines and no report")
     add_detector_options(parser, preset=DEFAULT_LIVE_PRESET, max_side=DEFAULT_LIVE_MAX_SIDE)
     add_mask_options(parser)
+    add_watermark_options(parser)
     parser.set_defaults(handler=run_stream)
 
 
@@ -133,6 +134,10 @@ _FROM_ARGS = [
     "strength",
     "cells",
     "box",
+    "watermark",
+    "watermark_position",
+    "watermark_size",
+    "watermark_opacity",
 ]
 
 

@@ -10,15 +10,20 @@ from typing import TYPE_CHECKING, Any
 
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
-from faceveil.cli.inputs import Job, plan
+from faceveil.cli.inputs import Job, beside, plan
 from faceveil.cli.options import (
+    add_compliance_options,
     add_detector_options,
     add_mask_options,
     add_target_options,
+    add_watermark_options,
     anonymizer_config,
+    encryption_key,
+    manifest_options,
 )
+from faceveil.compliance.manifest import ManifestOptions
 from faceveil.errors import ConfigError, FaceveilError, InputError
-from faceveil.media.video_io import OUTPUT_FORMATS, VIDEO_EXTENSIONS, VideoOutputConfig
+from faceveil.media.video_io import OUTPUT_FORMATS, VIDEO_EXTENSIONS, VideoOutputConfig, check_encryptable
 from faceveil.pipeline.video import (
     DEFAULT_DETECT_EVERY,
     DEFAULT_VIDEO_MAX_SIDE,
@@ -42,7 +47,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
         description="Find every face in every frame and hide it; faces are tracked between "
         "detections (tracks only ever add hidden regions). Same resolution, frame count and "
         "timestamps as the input; audio kept; subtitles, attachments, chapters and metadata dropped. "
-        "A failed or cancelled run leaves no output file.",
+        "A failed or cancelled run leaves no output file. --watermark labels every frame, "
+        "--encrypt writes CENC-encrypted MP4, --manifest a (signed) record that faceveil verify checks.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -86,13 +92,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_detector_options(parser, preset=DEFAULT_VIDEO_PRESET, max_side=DEFAULT_VIDEO_MAX_SIDE)
     add_mask_options(parser)
     add_target_options(parser)
+    add_watermark_options(parser)
+    add_compliance_options(parser, encrypt=True)
     parser.set_defaults(handler=run_video)
 
 
 def _job_config(args: argparse.Namespace) -> VideoJobConfig:
     return VideoJobConfig(
         anonymizer=anonymizer_config(args),
-        output=VideoOutputConfig(quality=args.quality, codec=args.codec, audio=args.audio),
+        output=VideoOutputConfig(
+            quality=args.quality, codec=args.codec, audio=args.audio, encryption=encryption_key(args)
+        ),
         tracker=TrackerConfig(hold=args.hold),
         detect_every=args.detect_every,
         on_error=args.on_error,
@@ -116,17 +126,22 @@ def _suffix_for(job: Job, forced: str | None) -> Job:
 def run_video(args: argparse.Namespace) -> int:
     """Run ``faceveil video``."""
     config = _job_config(args)
+    manifest = manifest_options(args)
     suffix = f".{args.suffix}" if args.suffix else None
     jobs = [_suffix_for(j, suffix) for j in plan(args.inputs, args.output, VIDEO_EXTENSIONS, suffix=suffix)]
     if not jobs:
         raise InputError(f"no videos found in the inputs (looked for {', '.join(sorted(VIDEO_EXTENSIONS))})")
+    if config.output.encryption is not None:
+        for job in jobs:  # before any model is loaded or any job runs
+            if job.target is not None:
+                check_encryptable(job.target)
     anonymizer = Anonymizer(config.anonymizer)
     failed = 0
     for job in jobs:
         try:
             if job.problem is not None or job.target is None:
                 raise InputError(job.problem or "no output path")
-            report = _run_one(args, config, anonymizer, job, several=len(jobs) > 1)
+            report = _run_one(args, config, anonymizer, job, manifest, several=len(jobs) > 1)
         except ConfigError:
             raise
         except FaceveilError as exc:
@@ -139,7 +154,12 @@ def run_video(args: argparse.Namespace) -> int:
 
 
 def _run_one(
-    args: argparse.Namespace, config: VideoJobConfig, anonymizer: Anonymizer, job: Job, several: bool
+    args: argparse.Namespace,
+    config: VideoJobConfig,
+    anonymizer: Anonymizer,
+    job: Job,
+    manifest: ManifestOptions | None,
+    several: bool,
 ) -> VideoReport:
     assert job.target is not None
     bar = None if args.quiet or not sys.stderr.isatty() else _bar(job)
@@ -151,8 +171,11 @@ def _run_one(
             bar.update(done - bar.n)
 
     try:
+        if manifest is not None:
+            path = beside(args.manifest, job, args.output, several, ".manifest.json")
+            manifest = ManifestOptions(path or manifest.path, manifest.signing_key)
         return VideoJob(config, anonymizer, progress).run(
-            job.source, job.target, _regions_path(args, job, several)
+            job.source, job.target, _regions_path(args, job, several), manifest
         )
     finally:
         if bar is not None:

@@ -23,6 +23,7 @@ import hashlib
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -111,3 +112,13 @@ def _write(path: Path, data: bytes) -> None:
     except OSError:
         with contextlib.suppress(OSError):
             Path(temporary).unlink()
+    _sweep(path.parent)
+
+
+def _sweep(folder: Path, older_than_s: float = 3600.0) -> None:
+    """Remove temporary files a killed process left behind (an hour old: no build takes that)."""
+    now = time.time()
+    for leftover in folder.glob(".building-*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > older_than_s:
+                leftover.unlink()

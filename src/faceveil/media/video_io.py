@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,9 @@ from faceveil.errors import (
     OutputError,
     UnsupportedInputError,
 )
+
+if TYPE_CHECKING:
+    from faceveil.compliance.keys import EncryptionKey
 
 RGBImage = npt.NDArray[np.uint8]
 
@@ -259,18 +262,36 @@ class VideoOutputConfig:
         codec: override the video codec the extension implies (for experts).
         audio: ``keep`` (copied when the container takes the codec, else transcoded) or ``drop``.
         preset: x264 speed preset.
+        encryption: encrypt every sample with MP4 Common Encryption (``cenc-aes-ctr``) under
+            this key; MP4 and MOV outputs only (see :func:`check_encryptable`).
     """
 
     quality: int = 20
     codec: str | None = None
     audio: str = "keep"
     preset: str = "superfast"
+    encryption: EncryptionKey | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.quality <= 63:
             raise ConfigError(f"quality must lie in [0, 63], got {self.quality}")
         if self.audio not in ("keep", "drop"):
             raise ConfigError(f"unknown audio mode {self.audio!r}; choose one of: keep, drop")
+
+
+#: Muxers that write Common Encryption, and the extensions that choose them.
+ENCRYPTING_MUXERS = ("mp4", "mov")
+ENCRYPTABLE_EXTENSIONS = tuple(ext for ext, fmt in OUTPUT_FORMATS.items() if fmt[0] in ENCRYPTING_MUXERS)
+
+
+def check_encryptable(path: str | os.PathLike[str]) -> None:
+    """Refuse an encrypted output whose container cannot carry Common Encryption."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in ENCRYPTABLE_EXTENSIONS:
+        raise ConfigError(
+            f"encrypted output (CENC) needs an MP4 or MOV file, not {suffix or 'a file without extension'}; "
+            f"choose one of: {', '.join(ENCRYPTABLE_EXTENSIONS)}"
+        )
 
 
 def output_format(path: str | os.PathLike[str]) -> tuple[str, str, str]:
@@ -299,8 +320,14 @@ class VideoSink:
         av = _av()
         muxer, video_codec, audio_codec = fmt
         self._av = av
+        options = {"fflags": "+bitexact"}
+        if config.encryption is not None:
+            if muxer not in ENCRYPTING_MUXERS:
+                choices = ", ".join(ENCRYPTABLE_EXTENSIONS)
+                raise ConfigError(f"the {muxer} container cannot be encrypted; choose one of: {choices}")
+            options |= config.encryption.muxer_options()  # an option dictionary: no command line
         try:
-            self.container = av.open(str(path), mode="w", format=muxer, options={"fflags": "+bitexact"})
+            self.container = av.open(str(path), mode="w", format=muxer, options=options)
         except (av.error.FFmpegError, OSError) as exc:
             raise OutputError(f"cannot write {path}: {exc}") from None
         self.container.metadata.clear()

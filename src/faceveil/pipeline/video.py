@@ -18,7 +18,7 @@ from collections.abc import Callable, Generator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,6 +33,7 @@ from faceveil.media.video_io import (
     VideoInfo,
     VideoOutputConfig,
     VideoSink,
+    check_encryptable,
     open_input,
     output_format,
     probe,
@@ -40,6 +41,9 @@ from faceveil.media.video_io import (
 )
 from faceveil.tracking.backfill import Backfill
 from faceveil.tracking.tracker import FaceTracker, TrackerConfig
+
+if TYPE_CHECKING:
+    from faceveil.compliance.manifest import ManifestOptions
 
 ON_ERROR = ("hide-frame", "skip-frame", "abort")
 
@@ -110,16 +114,24 @@ class VideoReport:
         """Frames written per second of wall time."""
         return self.frames / self.wall_s if self.wall_s > 0 else 0.0
 
-    def to_json(self) -> dict[str, Any]:
-        """JSON-ready summary."""
+    def counts(self) -> dict[str, int]:
+        """What the job counted (as a manifest records it)."""
         return {
-            "source": self.source,
-            "output": self.output,
             "frames": self.frames,
+            "frames_in": self.frames_in,
             "faces": self.faces,
             "tracks": self.tracks,
             "frames_hidden_whole": self.hidden_whole,
             "frames_skipped": self.skipped,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        counts = {k: v for k, v in self.counts().items() if k != "frames_in"}
+        return {
+            "source": self.source,
+            "output": self.output,
+            **counts,
             "wall_s": round(self.wall_s, 3),
             "fps": round(self.fps, 2),
         }
@@ -199,26 +211,35 @@ class VideoJob:
         source: str | os.PathLike[str],
         target: str | os.PathLike[str],
         regions: str | os.PathLike[str] | None = None,
+        manifest: ManifestOptions | None = None,
     ) -> VideoReport:
-        """Anonymize ``source`` into ``target``; optionally write the regions audit trail."""
+        """Anonymize ``source`` into ``target``; optionally write the regions audit trail and a
+        manifest (hashes, settings, counts; signed when ``manifest`` has a key).
+
+        The output, the regions and the manifest are written under temporary names and renamed
+        together at the end: a failed or cancelled job leaves none of them.
+        """
         source, target = Path(source), Path(target)
         fmt = output_format(target)
+        if self.config.output.encryption is not None:
+            check_encryptable(target)
         if target.resolve() == source.resolve():  # also when target does not exist yet
             raise OutputError(f"refusing to overwrite the input {source}")
+        extra = [Path(p) for p in (regions, manifest.path if manifest else None) if p is not None]
+        if len({p.resolve() for p in (source, target, *extra)}) != 2 + len(extra):
+            raise OutputError("the output, the regions file and the manifest must be different files")
         container = open_input(source)
-        temps: list[Path] = []
+        temps: dict[Path, Path] = {}  # final path -> temporary path
         try:
             info = probe(container)
             audio_in = container.streams.audio[0] if container.streams.audio else None
             if self.config.output.audio == "drop":
                 audio_in = None
-            tmp = temp_output_path(target)
-            temps.append(tmp)
+            tmp = temps[target] = temp_output_path(target)
             sink = VideoSink(tmp, fmt, info, audio_in, self.config.output)
             audit = None
             if regions is not None:
-                audit_tmp = temp_output_path(Path(regions))
-                temps.append(audit_tmp)
+                audit_tmp = temps[Path(regions)] = temp_output_path(Path(regions))
                 audit = open(audit_tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below
             report = self.report = VideoReport(str(source), str(target), info=info)
             start = time.perf_counter()
@@ -232,17 +253,47 @@ class VideoJob:
                     audit.close()
             sink.close()
             report.wall_s = time.perf_counter() - start
-            tmp.replace(target)
-            if regions is not None:
-                temps[1].replace(Path(regions))
+            if manifest is not None:
+                audit_path = temps.get(Path(regions)) if regions is not None else None
+                temps[manifest.path] = temp_output_path(manifest.path)
+                self._write_manifest(source, target, tmp, audit_path, report, manifest, temps[manifest.path])
+            for final, temp in temps.items():
+                temp.replace(final)
             return report
         except OSError as exc:
             raise OutputError(f"cannot write {target}: {exc}") from exc
         finally:
             container.close()
-            for path in temps:
+            for path in temps.values():
                 with suppress(FileNotFoundError):
                     path.unlink()
+
+    def _write_manifest(
+        self,
+        source: Path,
+        target: Path,
+        written: Path,
+        regions: Path | None,
+        report: VideoReport,
+        options: ManifestOptions,
+        temp: Path,
+    ) -> None:
+        """Build, sign and write the manifest of ``written`` (the output's temporary name) to
+        ``temp`` (the manifest's temporary name)."""
+        from faceveil.compliance.manifest import build_manifest, manifest_text, sha256_file, sign
+        from faceveil.compliance.models import model_files
+
+        document = build_manifest(
+            kind="video",
+            input_digest=sha256_file(source),
+            output=written,
+            output_name=target.name,
+            settings={"video": self.config},
+            models=model_files(self.config.anonymizer),
+            counts=report.counts(),
+            regions=regions,
+        )
+        temp.write_text(manifest_text(sign(document, options.signing_key)), encoding="utf-8")
 
     # ------------------------------------------------------------------------------------------
     def _stages(
@@ -317,7 +368,7 @@ class VideoJob:
                     audit.write(json.dumps(_audit_record(frame, regions, whole)) + "\n")
                 if whole:
                     report.hidden_whole += 1
-                    rgb = np.zeros_like(frame.rgb)
+                    rgb = self.anonymizer.mark(np.zeros_like(frame.rgb))
                 else:
                     rgb = self.anonymizer.hide(frame, regions).image
                 _put(encoded, (frame, rgb), stop)
@@ -391,9 +442,10 @@ def anonymize_video(
     config: VideoJobConfig | None = None,
     progress: Progress | None = None,
     regions: str | os.PathLike[str] | None = None,
+    manifest: ManifestOptions | None = None,
 ) -> VideoReport:
     """One call: hide every face of the video ``source`` and write it to ``target``."""
-    return VideoJob(config, progress=progress).run(source, target, regions)
+    return VideoJob(config, progress=progress).run(source, target, regions, manifest)
 
 
 def iter_frames(source: str | os.PathLike[str]) -> Generator[Frame, None, None]:

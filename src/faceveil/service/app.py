@@ -19,7 +19,7 @@ from faceveil.service.audit import AuditLog
 from faceveil.service.errors import install_error_handlers
 from faceveil.service.jobs.store import JobStore
 from faceveil.service.jobs.sweeper import Sweeper
-from faceveil.service.jobs.worker import Runner, WorkerPool, run_video
+from faceveil.service.jobs.worker import ComplianceKeys, Runner, VideoRunner, WorkerPool
 from faceveil.service.photos import PhotoEngine
 from faceveil.service.routers import auth, docs, health, jobs, live, pages, photos, pose
 from faceveil.service.security import AccessGuard, LoginLimiter
@@ -66,12 +66,13 @@ class SecurityHeaders:
 
 def build_state(
     settings: ServiceSettings,
-    runner: Runner = run_video,
+    runner: Runner | None = None,
     detector_factory: Callable[[str], Detector] | None = None,
 ) -> ServiceState:
-    """The service's parts, not started yet."""
+    """The service's parts, not started yet (the key files are read here: a bad one stops the start)."""
     from faceveil.service.uploads import JobFiles
 
+    keys = ComplianceKeys.load(settings.encryption_key_file, settings.signing_key_file)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = JobStore(settings.data_dir / "jobs.sqlite3")
     files = JobFiles(settings.data_dir, settings.disk_quota_bytes, settings.min_free_bytes)
@@ -80,6 +81,7 @@ def build_state(
     guard = AccessGuard(
         secret, settings.session_ttl_s, LoginLimiter(settings.login_max_failures, settings.login_window_s)
     )
+    runner = runner or VideoRunner(keys, detector_factory)
     pool = WorkerPool(
         store, files, audit, settings.workers, settings.result_ttl_s, settings.delete_originals, runner
     )
@@ -87,21 +89,22 @@ def build_state(
     photos_engine = PhotoEngine(
         settings.default_preset, settings.max_photo_pixels, settings.photo_workers, detector_factory
     )
-    return ServiceState(settings, store, files, audit, guard, pool, sweeper, photos_engine)
+    return ServiceState(settings, store, files, audit, guard, pool, sweeper, photos_engine, keys)
 
 
 def create_app(
     settings: ServiceSettings | None = None,
     *,
-    runner: Runner = run_video,
+    runner: Runner | None = None,
     detector_factory: Callable[[str], Detector] | None = None,
 ) -> FastAPI:
     """Build the web app.
 
     Args:
         settings: configuration (default: from ``FACEVEIL_*`` environment variables).
-        runner: what runs a video job (tests pass a fake).
-        detector_factory: builds the photo detector of a preset name (tests pass a fake).
+        runner: what runs a video job (tests pass a fake); the real pipeline by default.
+        detector_factory: builds the detector of a preset name for photos (and, with the
+            default runner, videos); tests pass a fake.
     """
     settings = settings or ServiceSettings()
     state = build_state(settings, runner, detector_factory)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig
+from faceveil.compliance.keys import EncryptionKey
+from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, WatermarkConfig
 from faceveil.media.video_io import VideoOutputConfig
 from faceveil.pipeline.video import DEFAULT_VIDEO_MAX_SIDE, VideoJobConfig
 
@@ -14,6 +15,7 @@ Target = Literal["face", "head", "person"]
 Mode = Literal["blur", "pixelate", "solid", "none"]
 Shape = Literal["ellipse", "box"]
 Preset = Literal["fast", "balanced", "thorough"]
+WatermarkPosition = Literal["bottom-right", "bottom-left", "top-right", "top-left", "center"]
 
 
 class MaskOptions(BaseModel):
@@ -31,6 +33,26 @@ class MaskOptions(BaseModel):
     )
     skeleton_only: bool = Field(False, description="replace people by their skeletons")
 
+    watermark: str | None = Field(
+        None, max_length=200, description="a visible label drawn after hiding, e.g. 'anonymized 2026-12-01'"
+    )
+    watermark_position: WatermarkPosition = Field("bottom-right", description="where the label goes")
+    watermark_size: float = Field(0.04, ge=0.01, le=0.5, description="text height, share of the height")
+    watermark_opacity: float = Field(0.7, ge=0.05, le=1.0, description="how opaque the label is")
+
+    @field_validator("watermark", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def watermark_config(self) -> WatermarkConfig | None:
+        """The library's watermark settings (None without a text)."""
+        if self.watermark is None:
+            return None
+        return WatermarkConfig(
+            self.watermark, self.watermark_position, self.watermark_size, self.watermark_opacity
+        )
+
     def mask(self) -> MaskConfig:
         """The library's mask settings."""
         return MaskConfig(mode=self.mode, shape=self.shape, blur_strength=self.strength, outline=self.box)
@@ -42,6 +64,7 @@ class MaskOptions(BaseModel):
             mask=self.mask(),
             target=self.target,
             skeleton_only=self.skeleton_only,
+            watermark=self.watermark_config(),
         )
 
 
@@ -59,12 +82,15 @@ class VideoOptions(MaskOptions):
     audio: Literal["keep", "drop"] = Field("keep", description="carry the sound over, or drop it")
     format: Literal["mp4", "mkv", "webm", "mov"] = Field("mp4", description="output container")
     filename: str = Field("video", max_length=200, description="display name only; never used as a path")
+    encrypt: bool = Field(
+        False, description="encrypt the result (CENC) with the server's key; MP4 and MOV only"
+    )
 
-    def job_config(self) -> VideoJobConfig:
-        """The library's video job settings."""
+    def job_config(self, encryption: EncryptionKey | None = None) -> VideoJobConfig:
+        """The library's video job settings (``encryption``: the server's key, when ``encrypt``)."""
         return VideoJobConfig(
             anonymizer=self.anonymizer(self.preset, DEFAULT_VIDEO_MAX_SIDE),
-            output=VideoOutputConfig(audio=self.audio),
+            output=VideoOutputConfig(audio=self.audio, encryption=encryption if self.encrypt else None),
         )
 
 
@@ -165,6 +191,9 @@ class JobOut(BaseModel):
     result_url: str | None
     output_bytes: int | None
     retryable: bool
+    encrypted: bool = Field(description="the result is encrypted (CENC) with the server's key")
+    playback: str | None = Field(description="how to play an encrypted result")
+    manifest_url: str | None = Field(description="the job's manifest (hashes, settings, counts), when done")
 
 
 class JobList(BaseModel):

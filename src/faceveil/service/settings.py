@@ -62,11 +62,18 @@ class ServiceSettings(BaseSettings):
     result_ttl_s: float = Field(24 * 3600, gt=0)
     sweep_interval_s: float = Field(60, gt=0)
 
+    encryption_key_file: Path | None = Field(
+        None, description="the key file (faceveil keygen) that encrypts video results asked for encrypted"
+    )
+    signing_key_file: Path | None = Field(
+        None, description="the Ed25519 key (faceveil keygen --signing) that signs every job's manifest"
+    )
+
     session_ttl_s: float = Field(12 * 3600, gt=0)
     login_max_failures: int = Field(5, ge=1)
     login_window_s: float = Field(300, gt=0)
 
-    @field_validator("access_secret", mode="before")
+    @field_validator("access_secret", "encryption_key_file", "signing_key_file", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from faceveil.service.audit import AuditLog
 from faceveil.service.jobs.store import JobStore
 from faceveil.service.jobs.sweeper import Sweeper, remove_orphans, sweep
-from faceveil.service.jobs.worker import WorkerPool
+from faceveil.service.jobs.worker import ComplianceKeys, WorkerPool
 from faceveil.service.photos import PhotoEngine
 from faceveil.service.security import AccessGuard
 from faceveil.service.settings import ServiceSettings
@@ -29,6 +29,7 @@ class ServiceState:
     pool: WorkerPool
     sweeper: Sweeper
     photos: PhotoEngine
+    keys: ComplianceKeys = field(default_factory=ComplianceKeys)
     stopped: bool = False
 
     def start(self) -> None:

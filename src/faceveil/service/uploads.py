@@ -18,6 +18,8 @@ from pathlib import Path
 from faceveil.service.errors import ApiError
 
 INPUT_NAME = "input"
+#: The job's manifest, beside its result.
+MANIFEST_NAME = "manifest.json"
 _CHECK_EVERY = 32 * 1024 * 1024
 
 
@@ -52,6 +54,10 @@ class JobFiles:
     def output(self, job_id: str, ext: str) -> Path:
         """The anonymized result."""
         return self.folder(job_id) / f"output{ext}"
+
+    def manifest(self, job_id: str) -> Path:
+        """The result's manifest (hashes, settings, counts; signed when the server has a key)."""
+        return self.folder(job_id) / MANIFEST_NAME
 
     def remove(self, job_id: str) -> None:
         """Delete the job's folder and everything in it."""

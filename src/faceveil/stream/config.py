@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, parse_color
+from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, WatermarkConfig, parse_color
 from faceveil.errors import ConfigError
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, DEFAULT_LIVE_PRESET, LiveConfig
 from faceveil.stream.safety import parse_source
@@ -66,6 +66,10 @@ STREAM_KEYS: dict[str, Any] = {
     "strength": 0.2,
     "cells": 8,
     "box": False,
+    "watermark": None,
+    "watermark_position": "bottom-right",
+    "watermark_size": 0.04,
+    "watermark_opacity": 0.7,
     "hold": 12,
     "detect_budget": 1.0,
     "max_detect_every": 2,
@@ -115,8 +119,16 @@ def stream_spec(values: Mapping[str, Any], *, default_name: str = "stream") -> S
         device=v["device"],
         max_side=v["max_side"],
     )
+    watermark = None
+    if v["watermark"] is not None:
+        watermark = WatermarkConfig(
+            text=str(v["watermark"]),
+            position=str(v["watermark_position"]),
+            size=float(v["watermark_size"]),
+            opacity=float(v["watermark_opacity"]),
+        )
     live = LiveConfig(
-        anonymizer=AnonymizerConfig(detector=detector, mask=mask),
+        anonymizer=AnonymizerConfig(detector=detector, mask=mask, watermark=watermark),
         tracker=TrackerConfig(hold=int(v["hold"])),
         detect_budget=float(v["detect_budget"]),
         max_detect_every=int(v["max_detect_every"]),

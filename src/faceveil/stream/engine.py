@@ -218,7 +218,9 @@ class LiveSession:
             found, failed = Detections.empty(), False
         started = self.clock()
         regions = self.tracker.update(found)
-        image = np.zeros_like(rgb) if failed else self.anonymizer.hide(rgb, regions).image
+        image = (
+            self.anonymizer.mark(np.zeros_like(rgb)) if failed else self.anonymizer.hide(rgb, regions).image
+        )
         self.frames += 1
         done = self.clock()
         self._other_cost.add(max(0.0, done - started))

@@ -7,13 +7,20 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from faceveil.errors import FaceveilError, JobCancelledError
+from faceveil.errors import ConfigError, FaceveilError, JobCancelledError
 from faceveil.pipeline.video import VideoJob
 from faceveil.service.audit import AuditLog
 from faceveil.service.jobs.store import CANCELLED, DONE, FAILED, QUEUED, JobRecord, JobStore
 from faceveil.service.schemas import VideoOptions
-from faceveil.service.uploads import JobFiles
+from faceveil.service.uploads import MANIFEST_NAME, JobFiles
+
+if TYPE_CHECKING:
+    from faceveil.compliance.keys import EncryptionKey, SigningKey
+    from faceveil.detection.base import Detector
 
 log = logging.getLogger("faceveil.service.jobs")
 
@@ -26,19 +33,61 @@ JobProgress = Callable[[int, int | None, int], None]
 Runner = Callable[[JobRecord, str, str, JobProgress, threading.Event], tuple[int, int]]
 
 
-def run_video(
-    job: JobRecord,
-    source: str,
-    target: str,
-    progress: JobProgress,
-    cancel: threading.Event,
-) -> tuple[int, int]:
-    """The real runner: faceveil's video pipeline with the job's options."""
-    config = VideoOptions.model_validate(job.options).job_config()
-    video = VideoJob(config, cancel=cancel)
-    video.progress = lambda done, total: progress(done, total, video.faces_so_far)
-    report = video.run(source, target)
-    return report.faces, report.tracks
+@dataclass(frozen=True)
+class ComplianceKeys:
+    """The server's keys: the one results are encrypted with, and the one manifests are signed with.
+
+    Both come from key files named in the settings (``FACEVEIL_ENCRYPTION_KEY_FILE``,
+    ``FACEVEIL_SIGNING_KEY_FILE``), are read once at start, and are never sent to a client.
+    """
+
+    encryption: EncryptionKey | None = None
+    signing: SigningKey | None = None
+
+    @classmethod
+    def load(cls, encryption_file: Path | None, signing_file: Path | None) -> ComplianceKeys:
+        """Read the key files (None: that key is not configured)."""
+        from faceveil.compliance.keys import load_encryption_key, load_signing_key
+
+        return cls(
+            load_encryption_key(encryption_file) if encryption_file is not None else None,
+            load_signing_key(signing_file) if signing_file is not None else None,
+        )
+
+
+class VideoRunner:
+    """The real runner: faceveil's video pipeline with the job's options, writing the job's
+    manifest (signed when the server has a signing key) beside its result.
+
+    Args:
+        keys: the server's encryption and signing keys.
+        detector_factory: builds the detector of a preset name (tests pass a fake); None builds
+            the real one from the job's options.
+    """
+
+    def __init__(
+        self, keys: ComplianceKeys | None = None, detector_factory: Callable[[str], Detector] | None = None
+    ) -> None:
+        self.keys = keys or ComplianceKeys()
+        self.detector_factory = detector_factory
+
+    def __call__(
+        self, job: JobRecord, source: str, target: str, progress: JobProgress, cancel: threading.Event
+    ) -> tuple[int, int]:
+        """Run one job; returns (face detections, tracks)."""
+        from faceveil.anonymize.anonymizer import Anonymizer
+        from faceveil.compliance.manifest import ManifestOptions
+
+        options = VideoOptions.model_validate(job.options)
+        if options.encrypt and self.keys.encryption is None:
+            raise ConfigError("this server has no encryption key (FACEVEIL_ENCRYPTION_KEY_FILE)")
+        config = options.job_config(self.keys.encryption)
+        detector = None if self.detector_factory is None else self.detector_factory(options.preset)
+        video = VideoJob(config, Anonymizer(config.anonymizer, detector=detector), cancel=cancel)
+        video.progress = lambda done, total: progress(done, total, video.faces_so_far)
+        manifest = ManifestOptions(Path(target).with_name(MANIFEST_NAME), self.keys.signing)
+        report = video.run(source, target, manifest=manifest)
+        return report.faces, report.tracks
 
 
 class WorkerPool:
@@ -62,7 +111,7 @@ class WorkerPool:
         size: int,
         ttl_s: float,
         delete_originals: str,
-        runner: Runner = run_video,
+        runner: Runner | None = None,
     ) -> None:
         self.store = store
         self.files = files
@@ -70,7 +119,7 @@ class WorkerPool:
         self.size = size
         self.ttl_s = ttl_s
         self.delete_originals = delete_originals
-        self.runner = runner
+        self.runner = runner or VideoRunner()
         self._wake = threading.Condition()
         self._stopping = threading.Event()
         self._cancels: dict[str, threading.Event] = {}
@@ -163,8 +212,9 @@ class WorkerPool:
             values["has_input"] = 0
         ended = self.store.finish(job.id, status, self.ttl_s, **values)
         if status != DONE or not ended:  # failed, cancelled, or cancelled/deleted meanwhile
-            with suppress(FileNotFoundError):
-                self.files.output(job.id, job.output_ext).unlink()
+            for path in (self.files.output(job.id, job.output_ext), self.files.manifest(job.id)):
+                with suppress(FileNotFoundError):
+                    path.unlink()
         if self.delete_originals == "job_end" and not ended:
             self.store.set_fields(job.id, has_input=0)
         if ended:

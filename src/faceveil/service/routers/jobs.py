@@ -13,13 +13,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response, StreamingResponse
 
 from faceveil.errors import FaceveilError, TooLargeInputError
-from faceveil.media.video_io import VideoInfo, open_input, probe
+from faceveil.media.video_io import VideoInfo, check_encryptable, open_input, probe
 from faceveil.service.deps import Caller, Client, State
 from faceveil.service.errors import ApiError
 from faceveil.service.jobs.store import CANCELLED, DONE, FINAL, QUEUED, RUNNING, JobRecord, new_job_id
 from faceveil.service.routers.common import declared_length, errors, raw_body
 from faceveil.service.schemas import ErrorDetail, JobList, JobOut, Progress, VideoOptions
 from faceveil.service.settings import ServiceSettings
+from faceveil.service.state import ServiceState
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -30,6 +31,7 @@ _EVENT_PERIOD_S = 0.5
 def job_out(job: JobRecord) -> JobOut:
     """The API view of a job."""
     eta = None
+    encrypted = bool(job.options.get("encrypt", False))
     if job.status == RUNNING and job.fps and job.frames_total:
         eta = round(max(job.frames_total - job.frames_done, 0) / job.fps, 1)
     error = ErrorDetail(code=job.error_code, message=job.error_message or "") if job.error_code else None
@@ -56,7 +58,32 @@ def job_out(job: JobRecord) -> JobOut:
         result_url=f"/api/v1/jobs/{job.id}/result" if job.status == DONE else None,
         output_bytes=job.output_bytes,
         retryable=job.status in (CANCELLED, "failed") and job.has_input,
+        encrypted=encrypted,
+        playback=PLAYBACK if encrypted else None,
+        manifest_url=f"/api/v1/jobs/{job.id}/manifest" if job.status == DONE else None,
     )
+
+
+#: How to play a result encrypted with the server's key (shown on the download page).
+PLAYBACK = (
+    "This video is encrypted (MP4 Common Encryption, AES-128 CTR) with this server's key; browsers "
+    "cannot play it. Whoever holds the server's key file plays or decrypts it with FFmpeg: "
+    "ffplay -decryption_key KEYHEX FILE, or ffmpeg -decryption_key KEYHEX -i FILE -c copy plain.mp4, "
+    'where KEYHEX is the "key" in the key file.'
+)
+
+
+def _check_options(options: VideoOptions, state: ServiceState) -> None:
+    """Refuse options the job could not run with, before anything is uploaded."""
+    if options.encrypt:
+        if state.keys.encryption is None:
+            raise ApiError(
+                422,
+                "encryption_unavailable",
+                "this server has no encryption key; its operator sets FACEVEIL_ENCRYPTION_KEY_FILE",
+            )
+        check_encryptable(f"result.{options.format}")
+    options.job_config(state.keys.encryption)  # a bad watermark, for one, is refused here
 
 
 def _get(state: State, job_id: str) -> JobRecord:
@@ -104,6 +131,7 @@ async def create_job(
     request: Request, options: Annotated[VideoOptions, Query()], state: State, caller: Caller, client: Client
 ) -> JobOut:
     """Upload a video; it is checked (by content, duration, size), queued and anonymized in the background."""
+    _check_options(options, state)
     job_id = new_job_id()
     settings = state.settings
     upload = await state.files.receive(
@@ -219,6 +247,33 @@ def job_result(
         media_type=_MEDIA_TYPES.get(job.output_ext, "application/octet-stream"),
         filename=f"{stem}.anonymized{job.output_ext}",
         content_disposition_type="inline" if inline else "attachment",
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get(
+    "/{job_id}/manifest",
+    summary="Download the result's manifest",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/json": {}}}, **errors(401, 404, 409, 410)},
+)
+def job_manifest(job_id: JobId, state: State, caller: Caller, client: Client) -> FileResponse:
+    """The manifest: faceveil version, model hashes, settings, input and output SHA-256, counts and
+    time, signed with the server's key when it has one. Check it with ``faceveil verify``."""
+    job = _get(state, job_id)
+    if job.status == "expired":
+        raise ApiError(410, "expired", "the manifest was deleted with the result")
+    if job.status != DONE:
+        raise ApiError(409, "not_ready", f"the job is {job.status}; there is no manifest yet")
+    path = state.files.manifest(job.id)
+    if not path.is_file():
+        raise ApiError(410, "expired", "the manifest is no longer on the server")
+    state.audit.record("job_manifest", client=client, principal=caller.name, job_id=job.id)
+    stem = job.input_name.rsplit(".", 1)[0] or "video"
+    return FileResponse(
+        path,
+        media_type="application/json",
+        filename=f"{stem}.anonymized{job.output_ext}.manifest.json",
         headers={"Cache-Control": "no-store"},
     )
 

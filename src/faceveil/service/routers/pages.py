@@ -32,6 +32,7 @@ def _render(request: Request, state: State, page: str) -> Response:
         "max_upload_bytes": settings.max_upload_bytes,
         "max_photo_bytes": settings.max_photo_bytes,
         "default_preset": settings.default_preset,
+        "encryption_available": state.keys.encryption is not None,
     }
     response: Response = request.app.state.templates.TemplateResponse(request, f"{page}.html", context)
     return response

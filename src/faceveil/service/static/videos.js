@@ -12,6 +12,8 @@
   const cancel = document.getElementById("cancel");
   const download = document.getElementById("download");
   const preview = document.getElementById("preview");
+  const manifest = document.getElementById("manifest");
+  const playback = document.getElementById("playback");
   let current = null, events = null, xhr = null;
 
   function reset(name) {
@@ -20,6 +22,7 @@
     uploadBar.value = 0; jobBar.value = 0; jobBar.removeAttribute("value");
     uploadText.textContent = ""; jobText.textContent = "waiting for the upload"; figures.textContent = "";
     download.hidden = true; preview.hidden = true; preview.removeAttribute("src"); cancel.hidden = false;
+    manifest.hidden = true; playback.hidden = true; playback.textContent = "";
     if (events) events.close();
   }
 
@@ -49,8 +52,18 @@
       download.download = "";
       download.textContent = `Download (${faceveil.bytes(job.output_bytes)})`;
       download.hidden = false;
-      preview.src = job.result_url + "?inline=true";
-      preview.hidden = false;
+      if (job.manifest_url) {
+        manifest.href = job.manifest_url;
+        manifest.download = "";
+        manifest.hidden = false;
+      }
+      if (job.encrypted) {  // a browser cannot play it: say how to
+        playback.textContent = job.playback;
+        playback.hidden = false;
+      } else {
+        preview.src = job.result_url + "?inline=true";
+        preview.hidden = false;
+      }
       cancel.hidden = true;
     } else if (job.status === "failed" || job.status === "cancelled") {
       faceveil.status(job.error ? `${job.status}: ${job.error.message}` : job.status, "error");
