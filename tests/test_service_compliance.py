@@ -153,3 +153,48 @@ def test_a_bad_key_file_stops_the_server_from_starting(tmp_path: Path, keys: tup
     keys[0].chmod(0o644)
     with pytest.raises(KeyFileError, match="chmod 600"):
         create_app(settings(tmp_path, encryption_key_file=keys[0]))
+
+
+def gray_jpeg(size: tuple[int, int] = (320, 240)) -> bytes:
+    """A flat mid-grey JPEG: every pixel the label changes stands out."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (128, 128, 128)).save(buffer, format="JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def live_frame(server: TestClient, query: str) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    with server.websocket_connect(f"/api/v1/live?{query}") as socket:
+        socket.send_bytes(gray_jpeg())
+        frame = decode(socket.receive_bytes())
+        assert "error" not in json.loads(socket.receive_text())
+    return frame
+
+
+def test_live_socket_draws_the_watermark_on_the_returned_frames(server: TestClient) -> None:
+    from urllib.parse import urlencode
+
+    plain = live_frame(server, "mode=solid").astype(int)
+    query = urlencode({"mode": "solid", "watermark": WATERMARK, "watermark_position": "top-left"})
+    marked = live_frame(server, query).astype(int)
+    assert marked.shape == plain.shape == (240, 320, 3)
+    x1, y1, x2, y2 = label_box(marked.shape, WatermarkConfig(WATERMARK, position="top-left"))
+    assert x1 < 20 and y1 < 20 and x2 > 100
+    band, before = marked[y1:y2, x1:x2], plain[y1:y2, x1:x2]
+    assert np.abs(before - 128).max() < 10  # without a watermark the band is the grey picture
+    assert (band.max(axis=2) < 90).mean() > 0.3  # the darkened band...
+    assert (band.min(axis=2) > 190).mean() > 0.02  # ...with light text on it
+    assert np.abs(marked[y2 + 16 :, :] - plain[y2 + 16 :, :]).max() < 6  # nothing else changes
+
+
+def test_live_socket_refuses_a_bad_watermark(server: TestClient) -> None:
+    from starlette.websockets import WebSocketDisconnect
+
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        server.websocket_connect("/api/v1/live?watermark=caf%C3%A9") as socket,
+    ):
+        socket.receive_text()
+    assert refused.value.code == 1008
+    assert "printable ASCII" in (refused.value.reason or "")

@@ -121,25 +121,44 @@ def add_watermark_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_compliance_options(parser: argparse.ArgumentParser, *, encrypt: bool) -> None:
-    """``--manifest``, ``--signing-key`` and (for video) ``--encrypt``."""
+def add_compliance_options(parser: argparse.ArgumentParser, *, encrypt: bool, live: bool = False) -> None:
+    """``--manifest``, ``--signing-key`` and (for video and live recordings) ``--encrypt``.
+
+    With ``live``, ``--manifest [DIR]`` takes an optional folder: one manifest per recorded file.
+    """
     group = parser.add_argument_group("compliance")
-    group.add_argument(
-        "--manifest",
-        metavar="PATH",
-        help="write a manifest (settings, model, input and output SHA-256, counts) beside the output; "
-        "a folder when there are several outputs; check it with faceveil verify",
-    )
+    if live:
+        group.add_argument(
+            "--manifest",
+            nargs="?",
+            const="",
+            metavar="DIR",
+            help="write a manifest (settings, model, output SHA-256, counts) of every finished "
+            "recording file, NAME.mp4.manifest.json in DIR (without DIR: beside each file; give "
+            "SOURCE before a bare --manifest); check it with faceveil verify",
+        )
+    else:
+        group.add_argument(
+            "--manifest",
+            metavar="PATH",
+            help="write a manifest (settings, model, input and output SHA-256, counts) beside the "
+            "output; a folder when there are several outputs; check it with faceveil verify",
+        )
     group.add_argument(
         "--signing-key",
         metavar="FILE",
         help="sign the manifest with this Ed25519 key (made by faceveil keygen --signing)",
     )
     if encrypt:
+        what = (
+            "every MP4 recording file (pushes and previews are not encrypted)"
+            if live
+            else "the MP4/MOV output"
+        )
         group.add_argument(
             "--encrypt",
             metavar="KEYFILE",
-            help="encrypt the MP4/MOV output (CENC, AES-128 CTR) with the key in KEYFILE (made by "
+            help=f"encrypt {what} (CENC, AES-128 CTR) with the key in KEYFILE (made by "
             "faceveil keygen) or in an environment variable with env:VAR; never the key itself",
         )
 

@@ -14,7 +14,12 @@ from typing import Any
 
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
-from faceveil.cli.options import add_detector_options, add_mask_options, add_watermark_options
+from faceveil.cli.options import (
+    add_compliance_options,
+    add_detector_options,
+    add_mask_options,
+    add_watermark_options,
+)
 from faceveil.config import AnonymizerConfig
 from faceveil.errors import ConfigError, FaceveilError
 from faceveil.stream.config import load_streams, stream_spec
@@ -30,6 +35,9 @@ SOURCE: a camera (0, /dev/video0), rtsp://, rtmp://, http(s):// (srt:// needs an
 libsrt), or a video file played at its real pace with --realtime.
 OUTPUT (repeatable): rec.mp4 / rec.mkv (with --segment, rolling files rec-00000.mp4...),
 rtmp://host/app/key or rtsp://host/path (push), mjpeg://127.0.0.1:8090 (browser preview).
+
+--encrypt KEYFILE CENC-encrypts every .mp4 recording file; --manifest [DIR] writes a (signed,
+with --signing-key) manifest of every finished file, which faceveil verify checks.
 
 Ctrl-C stops cleanly (recordings are finished) and exits 0. See docs/streams.md."""
 
@@ -98,6 +106,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_detector_options(parser, preset=DEFAULT_LIVE_PRESET, max_side=DEFAULT_LIVE_MAX_SIDE)
     add_mask_options(parser)
     add_watermark_options(parser)
+    add_compliance_options(parser, encrypt=True, live=True)
     parser.set_defaults(handler=run_stream)
 
 
@@ -138,6 +147,9 @@ _FROM_ARGS = [
     "watermark_position",
     "watermark_size",
     "watermark_opacity",
+    "encrypt",
+    "manifest",
+    "signing_key",
 ]
 
 

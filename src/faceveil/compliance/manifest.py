@@ -82,7 +82,7 @@ class ManifestOptions:
 def build_manifest(
     *,
     kind: str,
-    input_digest: tuple[str, int],
+    input_digest: tuple[str, int] | None,
     output: Path,
     output_name: str | None = None,
     settings: Mapping[str, Any],
@@ -94,9 +94,10 @@ def build_manifest(
     """An unsigned manifest of one job.
 
     ``input_digest`` is the input's (SHA-256, size), taken before the job ran (an input may be
-    overwritten in place); ``output`` may be a temporary name, ``output_name`` is its final name.
+    overwritten in place), or None for a live source, which has no file to hash (the manifest
+    then says ``"input": {"kind": "live", "sha256": null}``); ``output`` may be a temporary
+    name, ``output_name`` is its final name.
     """
-    in_hash, in_size = input_digest
     out_hash, out_size = sha256_file(output)
     moment = time.time() if created_at is None else created_at
     manifest: dict[str, Any] = {
@@ -104,7 +105,7 @@ def build_manifest(
         "faceveil_version": __version__,
         "kind": kind,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment)),
-        "input": {"sha256": in_hash, "bytes": in_size},
+        "input": _input(input_digest),
         "output": {"name": output_name or output.name, "sha256": out_hash, "bytes": out_size},
         "models": [dict(m) for m in models],
         "settings": describe(settings),
@@ -115,6 +116,12 @@ def build_manifest(
         reg_hash, reg_size = sha256_file(regions)
         manifest["regions"] = {"sha256": reg_hash, "bytes": reg_size}
     return manifest
+
+
+def _input(digest: tuple[str, int] | None) -> dict[str, Any]:
+    if digest is None:
+        return {"kind": "live", "sha256": None}
+    return {"sha256": digest[0], "bytes": digest[1]}
 
 
 def sign(manifest: Mapping[str, Any], key: SigningKey | None) -> dict[str, Any]:

@@ -12,6 +12,9 @@ values every stream starts from::
     source = "rtsp://cam.lan/stream1"
     outputs = ["door.mkv", "mjpeg://127.0.0.1:8091"]
     segment = "5m"
+    encrypt = "recordings.key"      # or "env:FACEVEIL_ENCRYPTION_KEY"; MP4 recordings only
+    manifest = "manifests"          # or true: beside each recorded file
+    signing_key = "signing.pem"
 
 Every key is checked; an unknown key is an error naming the valid ones.
 """
@@ -24,9 +27,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from faceveil.compliance.keys import ENV_PREFIX, load_encryption_key, load_signing_key
 from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, WatermarkConfig, parse_color
 from faceveil.errors import ConfigError
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, DEFAULT_LIVE_PRESET, LiveConfig
+from faceveil.stream.records import SegmentManifestConfig
 from faceveil.stream.safety import parse_source
 from faceveil.stream.sinks import EncoderConfig, parse_output
 from faceveil.stream.sources import SourceConfig
@@ -75,6 +80,9 @@ STREAM_KEYS: dict[str, Any] = {
     "max_detect_every": 2,
     "quality": 23,
     "encoder_preset": "ultrafast",
+    "encrypt": None,
+    "manifest": None,
+    "signing_key": None,
 }
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
@@ -160,7 +168,23 @@ def stream_spec(values: Mapping[str, Any], *, default_name: str = "stream") -> S
         queue_size=int(v["queue_size"]),
         duration=parse_duration(v["duration"]),
         regions=None if v["regions"] is None else Path(v["regions"]),
+        encryption=None if v["encrypt"] is None else load_encryption_key(str(v["encrypt"])),
+        manifest=_manifest(v["manifest"], v["signing_key"]),
     )
+
+
+def _manifest(where: object, signing_key: object) -> SegmentManifestConfig | None:
+    """``manifest``: a folder, or True / ``""`` (the command line's bare ``--manifest``) for
+    beside each recorded file; False or None for none."""
+    if where is None or where is False:
+        if signing_key is not None:
+            raise ConfigError("signing_key (--signing-key) signs manifests: set manifest (--manifest) too")
+        return None
+    if not isinstance(where, str | bool):
+        raise ConfigError(f"manifest is a folder or true (beside each recording), got {where!r}")
+    key = None if signing_key is None else load_signing_key(str(signing_key))
+    folder = None if isinstance(where, bool) or where == "" else Path(where)
+    return SegmentManifestConfig(folder, key)
 
 
 def load_streams(path: str | Path) -> list[StreamSpec]:
@@ -207,8 +231,11 @@ def _relative_paths(values: dict[str, Any], base: Path) -> dict[str, Any]:
         outputs = [outputs]
     if isinstance(outputs, list):
         out["outputs"] = [resolve(str(o)) for o in outputs]
-    if isinstance(out.get("regions"), str):
-        out["regions"] = resolve(out["regions"])
+    for key in ("regions", "signing_key", "manifest"):
+        if isinstance(out.get(key), str) and out[key]:
+            out[key] = resolve(out[key])
+    if isinstance(out.get("encrypt"), str) and not out["encrypt"].startswith(ENV_PREFIX):
+        out["encrypt"] = resolve(out["encrypt"])
     source = out.get("source")
     if out.get("realtime") and isinstance(source, str) and "://" not in source and not source.isdigit():
         out["source"] = resolve(source)

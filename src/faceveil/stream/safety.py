@@ -90,6 +90,16 @@ def redact(url: str) -> str:
     return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def public_url(url: str) -> str:
+    """``url`` as a record may show it: no password, no query or fragment (tokens live there),
+    and for RTMP no last path element (the stream key)."""
+    parts = urlsplit(redact(url))
+    path = parts.path
+    if parts.scheme.lower().startswith("rtmp") and path.count("/") >= 2:
+        path = path.rsplit("/", 1)[0] + "/***"
+    return urlunsplit(SplitResult(parts.scheme, parts.netloc, path, "", ""))
+
+
 def parse_source(text: str, *, allow_files: bool = False, allow_private: bool = True) -> SourceSpec:
     """Check a source given on the command line or in a configuration file.
 

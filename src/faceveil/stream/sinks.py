@@ -18,13 +18,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import ConfigError, OutputError, StreamError
 from faceveil.stream.safety import redact
+
+if TYPE_CHECKING:
+    from faceveil.compliance.keys import EncryptionKey
 
 RGBImage = npt.NDArray[np.uint8]
 log = logging.getLogger("faceveil.stream")
@@ -38,11 +41,43 @@ OutputKind = Literal["file", "rtmp", "rtsp", "mjpeg"]
 
 @dataclass(frozen=True, eq=False)
 class OutputFrame:
-    """One anonymized frame for the sinks: pixels, output time (seconds), capture time."""
+    """One anonymized frame for the sinks: pixels, output time (seconds), capture time, and
+    what was hidden on it (faces, the whole frame) and whether it repeats the frame before."""
 
     image: RGBImage
     pts: float
     capture_time: float
+    faces: int = 0
+    hidden_whole: bool = False
+    repeated: bool = False
+
+
+@dataclass
+class SegmentCounts:
+    """What one recorded file holds: frames, faces hidden on them (summed over the frames),
+    frames hidden whole (the detector failed), frames that repeat the one before."""
+
+    frames: int = 0
+    faces: int = 0
+    frames_hidden_whole: int = 0
+    frames_repeated: int = 0
+
+    def add(self, frame: OutputFrame) -> None:
+        """Count one written frame."""
+        self.frames += 1
+        self.faces += frame.faces
+        self.frames_hidden_whole += frame.hidden_whole
+        self.frames_repeated += frame.repeated
+
+
+class SegmentObserver(Protocol):
+    """Told when a recorded file is finished (closed, final) and when one is deleted."""
+
+    def finished(self, path: Path, counts: SegmentCounts) -> None:
+        """``path`` is complete and will not change again."""
+
+    def removed(self, path: Path) -> None:
+        """``path`` was deleted (``keep`` rolled it out)."""
 
 
 class Sink(Protocol):
@@ -194,6 +229,11 @@ class FileSink:
         segment_s: start a new file every this many seconds (None: one file).
         keep: with segments, delete all but the newest ``keep`` files (None: keep all).
         overwrite: replace existing files instead of refusing them.
+        encryption: encrypt every file with MP4 Common Encryption (``cenc-aes-ctr``); MP4 only.
+        observer: told of each file once it is finished (e.g. to write its manifest).
+
+    Each file is written under its final name (fragmented, so it is readable up to the last
+    fragment even if the process is killed); it is final once ``observer.finished`` is called.
     """
 
     def __init__(
@@ -203,11 +243,14 @@ class FileSink:
         segment_s: float | None = None,
         keep: int | None = None,
         overwrite: bool = False,
+        encryption: EncryptionKey | None = None,
+        observer: SegmentObserver | None = None,
     ) -> None:
         self.path = Path(path)
         self.muxer = FILE_FORMATS.get(self.path.suffix.lower(), "")
         if not self.muxer:
             raise ConfigError(f"a recording must end in one of: {', '.join(FILE_FORMATS)}")
+        check_encryptable_recording(self.path, encryption)
         if segment_s is not None and segment_s < 1:
             raise ConfigError(f"segments must last at least 1 s, got {segment_s}")
         if keep is not None and keep < 1:
@@ -215,8 +258,11 @@ class FileSink:
         self.name = str(self.path)
         self.encoder_config = encoder or EncoderConfig()
         self.segment_s, self.keep, self.overwrite = segment_s, keep, overwrite
+        self.encryption, self.observer = encryption, observer
         self.files: list[Path] = []
+        self._started = 0  # files started so far (numbers the segments; `files` loses pruned ones)
         self._encoder: _Encoder | None = None
+        self._counts = SegmentCounts()
         self._segment_start = 0.0
         if not overwrite and segment_s is None and self.path.exists():
             raise OutputError(f"{self.path} exists; pass overwrite (--overwrite) to replace it")
@@ -224,7 +270,7 @@ class FileSink:
     def _next_path(self) -> Path:
         if self.segment_s is None:
             return self.path
-        return self.path.with_name(f"{self.path.stem}-{len(self.files):05d}{self.path.suffix}")
+        return self.path.with_name(f"{self.path.stem}-{self._started:05d}{self.path.suffix}")
 
     def _open(self, frame: OutputFrame) -> _Encoder:
         path = self._next_path()
@@ -234,6 +280,8 @@ class FileSink:
         options = {"fflags": "+bitexact"}
         if self.muxer == "mp4":
             options["movflags"] = "+frag_keyframe+empty_moov+default_base_moof"
+        if self.encryption is not None:
+            options |= self.encryption.muxer_options()  # an option dictionary: no command line
         try:
             encoder = _Encoder(
                 str(path), self.muxer, self.encoder_config, _even_size(frame.image), options, 10.0
@@ -241,7 +289,9 @@ class FileSink:
         except (OSError, ValueError) as exc:
             raise OutputError(f"cannot write {path}: {exc}") from None
         self.files.append(path)
+        self._started += 1
         self._segment_start = frame.pts
+        self._counts = SegmentCounts()
         self._prune()
         return encoder
 
@@ -251,6 +301,8 @@ class FileSink:
         while len(self.files) > self.keep:
             old = self.files.pop(0)
             old.unlink(missing_ok=True)
+            if self.observer is not None:
+                self.observer.removed(old)
 
     def write(self, frame: OutputFrame) -> None:
         """Encode one frame; starts the next segment when this one is long enough."""
@@ -260,17 +312,29 @@ class FileSink:
             and self.segment_s is not None
             and frame.pts - self._segment_start >= self.segment_s
         ):
-            encoder.close()
-            encoder = self._encoder = None
+            self.close()
+            encoder = None
         if encoder is None:
             encoder = self._encoder = self._open(frame)
         encoder.encode(frame.image, round((frame.pts - self._segment_start) * 1000))
+        self._counts.add(frame)
 
     def close(self) -> None:
-        """Finish the current file."""
+        """Finish the current file (then tell the observer it is final)."""
         if self._encoder is not None:
             encoder, self._encoder = self._encoder, None
             encoder.close()
+            if self.observer is not None:
+                self.observer.finished(self.files[-1], self._counts)
+
+
+def check_encryptable_recording(path: Path, encryption: EncryptionKey | None) -> None:
+    """Refuse an encrypted recording in a container other than MP4 (Matroska has no CENC)."""
+    if encryption is not None and FILE_FORMATS.get(path.suffix.lower()) != "mp4":
+        valid = ", ".join(ext for ext, muxer in FILE_FORMATS.items() if muxer == "mp4")
+        raise ConfigError(
+            f"an encrypted recording (CENC) must be an MP4 file, not {path.name}; choose one of: {valid}"
+        )
 
 
 class PushSink:

@@ -21,12 +21,23 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from faceveil.anonymize.anonymizer import Anonymizer
+from faceveil.compliance.keys import EncryptionKey
 from faceveil.config import check_choice
 from faceveil.errors import ConfigError, StreamError
 from faceveil.stream.engine import LiveConfig, LiveFrame, LiveSession
 from faceveil.stream.mjpeg import MjpegSink
+from faceveil.stream.records import SegmentManifestConfig, SegmentManifests
 from faceveil.stream.safety import SourceSpec
-from faceveil.stream.sinks import EncoderConfig, FileSink, OutputFrame, OutputSpec, PushSink, Sink, SinkRunner
+from faceveil.stream.sinks import (
+    EncoderConfig,
+    FileSink,
+    OutputFrame,
+    OutputSpec,
+    PushSink,
+    Sink,
+    SinkRunner,
+    check_encryptable_recording,
+)
 from faceveil.stream.sources import CapturedFrame, SourceConfig, SourceReader
 from faceveil.stream.stats import StreamStats
 
@@ -53,6 +64,9 @@ class StreamSpec:
         queue_size: decoded frames that may wait for the engine.
         duration: stop after this many seconds (None: until the source ends or gives up).
         regions: write one JSON line per output frame (regions, timing) to this path.
+        encryption: CENC-encrypt every recorded file (MP4 recordings only; pushes and previews
+            are not encrypted).
+        manifest: write a (signed) manifest of every finished recorded file.
     """
 
     name: str
@@ -69,10 +83,18 @@ class StreamSpec:
     queue_size: int = 2
     duration: float | None = None
     regions: Path | None = None
+    encryption: EncryptionKey | None = None
+    manifest: SegmentManifestConfig | None = None
 
     def __post_init__(self) -> None:
         if not self.outputs:
             raise ConfigError(f"stream {self.name!r} has no output")
+        files = [Path(o.target) for o in self.outputs if o.kind == "file"]
+        for what, value in (("encrypt", self.encryption), ("manifest", self.manifest)):
+            if value is not None and not files:
+                raise ConfigError(f"{what} applies to recordings, and stream {self.name!r} records no file")
+        for path in files:
+            check_encryptable_recording(path, self.encryption)
         check_choice("on-late policy", self.on_late, ON_LATE)
         if not 0.02 <= self.max_lag <= 60:
             raise ConfigError(f"max_lag must lie in [0.02, 60] seconds, got {self.max_lag!r}")
@@ -87,7 +109,16 @@ class StreamSpec:
 def build_sink(spec: OutputSpec, stream: StreamSpec) -> Sink:
     """The sink an `OutputSpec` names, with the stream's encoder and segment settings."""
     if spec.kind == "file":
-        return FileSink(spec.target, stream.encoder, stream.segment_s, stream.keep_segments, stream.overwrite)
+        observer = None if stream.manifest is None else SegmentManifests(stream, stream.manifest)
+        return FileSink(
+            spec.target,
+            stream.encoder,
+            stream.segment_s,
+            stream.keep_segments,
+            stream.overwrite,
+            encryption=stream.encryption,
+            observer=observer,
+        )
     if spec.kind in ("rtmp", "rtsp"):
         return PushSink(spec.target, stream.encoder, timeout=stream.source_config.open_timeout)
     return MjpegSink(spec.target)
@@ -318,7 +349,7 @@ class StreamWorker:
         audit: IO[str] | None,
         source: CapturedFrame | None,
     ) -> None:
-        frame = OutputFrame(out.image, pts, capture_time)
+        frame = OutputFrame(out.image, pts, capture_time, out.faces, out.hidden_whole, source is None)
         for runner in runners:
             runner.put(frame)
         if audit is not None:

@@ -3,8 +3,9 @@
 The page sends each camera frame as a JPEG (binary message) and waits for the answer before it
 sends the next one, so frames never queue up: the answer is the anonymized JPEG (binary message)
 followed by its figures as JSON (text message: ``faces``, ``fps``, ``latency_ms``, ``detected``).
-Only anonymized pixels ever leave the server. Recording happens in the browser, from the
-anonymized frames it gets back.
+Only anonymized pixels ever leave the server. With ``watermark``, the label is drawn on every
+returned frame, on the server, after its faces are hidden (as on photos and videos). Recording
+happens in the browser, from the anonymized frames it gets back.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import Literal
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from fastapi.concurrency import run_in_threadpool
 
-from faceveil.config import AnonymizerConfig, DetectorConfig, ImageIOConfig, MaskConfig
-from faceveil.errors import FaceveilError
+from faceveil.config import AnonymizerConfig, DetectorConfig, ImageIOConfig, MaskConfig, WatermarkConfig
+from faceveil.errors import ConfigError, FaceveilError
 from faceveil.media.image_io import encode_image, read_image
+from faceveil.service.schemas import WatermarkPosition
 from faceveil.service.security import SESSION_COOKIE
 from faceveil.service.state import ServiceState
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, LiveConfig, LiveSession
@@ -51,11 +53,23 @@ async def live(
     mode: Literal["blur", "pixelate", "solid"] = "blur",
     shape: Literal["ellipse", "box"] = "ellipse",
     box: bool = False,
+    watermark: str | None = None,
+    watermark_position: WatermarkPosition = "bottom-right",
+    watermark_size: float = 0.04,
+    watermark_opacity: float = 0.7,
 ) -> None:
-    """Anonymize JPEG frames from the browser's camera, one at a time."""
+    """Anonymize JPEG frames from the browser's camera, one at a time (watermarked with
+    ``watermark``, a printable ASCII label, like the photo and video endpoints)."""
     state: ServiceState = websocket.app.state.faceveil
     if not _allowed(websocket, state):
         await websocket.close(code=_POLICY_VIOLATION, reason="not logged in, or another web site")
+        return
+    try:
+        mark = None
+        if watermark is not None and watermark.strip():
+            mark = WatermarkConfig(watermark, watermark_position, watermark_size, watermark_opacity)
+    except ConfigError as exc:
+        await websocket.close(code=_POLICY_VIOLATION, reason=_short(str(exc)))
         return
     slots: asyncio.Semaphore = websocket.app.state.live_slots
     if slots.locked():
@@ -64,11 +78,14 @@ async def live(
     async with slots:
         await websocket.accept()
         client = websocket.client.host if websocket.client is not None else "unknown"
-        state.audit.record("live_start", client=client, principal="browser", preset=preset)
+        state.audit.record(
+            "live_start", client=client, principal="browser", preset=preset, watermark=mark is not None
+        )
         config = LiveConfig(
             anonymizer=AnonymizerConfig(
                 detector=DetectorConfig(name=preset, max_side=DEFAULT_LIVE_MAX_SIDE),
                 mask=MaskConfig(mode=mode, shape=shape, outline=box),
+                watermark=mark,
             )
         )
         session = await run_in_threadpool(LiveSession, config)
@@ -97,6 +114,11 @@ async def _serve(websocket: WebSocket, session: LiveSession) -> None:
             continue
         await websocket.send_bytes(jpeg)
         await websocket.send_text(json.dumps(figures))
+
+
+def _short(reason: str) -> str:
+    """``reason`` cut to what a WebSocket close frame carries (123 bytes of UTF-8)."""
+    return reason.encode("utf-8")[:120].decode("utf-8", errors="ignore")
 
 
 def _process(session: LiveSession, data: bytes, captured: float) -> tuple[bytes, dict[str, object]]:
