@@ -150,16 +150,13 @@ def add_compliance_options(parser: argparse.ArgumentParser, *, encrypt: bool, li
         help="sign the manifest with this Ed25519 key (made by faceveil keygen --signing)",
     )
     if encrypt:
-        what = (
-            "every MP4 recording file (pushes and previews are not encrypted)"
-            if live
-            else "the MP4/MOV output"
-        )
+        what = "every MP4 recording file" if live else "the MP4/MOV output"
+        note = "; pushes and previews are not encrypted" if live else ""
         group.add_argument(
             "--encrypt",
             metavar="KEYFILE",
             help=f"encrypt {what} (CENC, AES-128 CTR) with the key in KEYFILE (made by "
-            "faceveil keygen) or in an environment variable with env:VAR; never the key itself",
+            f"faceveil keygen) or in an environment variable with env:VAR; never the key itself{note}",
         )
 
 
