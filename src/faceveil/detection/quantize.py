@@ -15,8 +15,10 @@ With 7-bit weights a pair sum is at most ``2 * 255 * 64 = 32640 <= 32767``: no k
 saturate (VNNI, AMX and ARM's dot-product kernels accumulate in 32 bits anyway). Every x86-64
 kernel then computes the same integers; on ARM64 the convolutions do too, and a quantised
 addition may round an exact tie one step differently (scores move by a few hundredths at most).
-:func:`pair_sum_bound` checks this on the built graph; a graph that fails it is never run
-(:func:`int8_safe_here` then answers False and the float network runs instead).
+:func:`pair_sum_bound` checks this on the built graph (and on every graph read back from the
+model cache); a graph that fails it is never run: loading it raises :class:`ModelError`, so the
+job fails with nothing written rather than detecting differently. On a CPU architecture the
+int8 kernels were not checked on, :func:`int8_safe_here` answers False and the float network runs.
 
 The four output heads (face score, box size, centre offset, landmarks) stay in float: box size is
 decoded through ``exp``, so an 8-bit step there would become a visible error in box size.
