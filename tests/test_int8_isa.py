@@ -158,3 +158,18 @@ def test_int8_finds_every_face_float_is_sure_of_on_real_pictures(shared_data: Pa
         differences.extend(gaps.tolist())
     assert len(differences) >= 40
     assert float(np.median(differences)) <= 0.03
+
+
+def test_a_graph_that_could_saturate_is_never_cached(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import faceveil.detection.quantize as quantize
+
+    full = build_int8_graph(reduce_range=False)
+    monkeypatch.setenv("FACEVEIL_MODEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(quantize, "build_int8_graph", lambda reduce_range=True: full)
+    quantize.centerface_int8_graph.cache_clear()
+    try:
+        with pytest.raises(ModelError, match="16-bit pair sum"):
+            quantize.centerface_int8_graph()
+    finally:
+        quantize.centerface_int8_graph.cache_clear()
+    assert not list((tmp_path / "cache").glob("*.bin"))

@@ -110,7 +110,12 @@ def centerface_int8_graph() -> bytes:
     Raises:
         ModelError: the table is broken, or the built graph could saturate a 16-bit pair sum.
     """
-    graph = cached("centerface-int8", _cache_key(), build_int8_graph, _cannot_saturate)
+    # a graph read back is vouched for by the check; a new one is checked before it is cached
+    return cached("centerface-int8", _cache_key(), _build_checked, _cannot_saturate)
+
+
+def _build_checked() -> bytes:
+    graph = build_int8_graph(reduce_range=True)
     bound = pair_sum_bound(graph)
     if bound > PAIR_SUM_LIMIT:
         raise ModelError(

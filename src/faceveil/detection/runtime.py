@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +85,16 @@ def cpu_features() -> list[str]:
     return [name for name in (*X86_FEATURES, *ARM_FEATURES) if name in flags]
 
 
-def _cpuinfo_field(key: str) -> str | None:
+@lru_cache(maxsize=1)
+def _cpuinfo() -> str:
     try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
+        return Path("/proc/cpuinfo").read_text(errors="replace")
     except OSError:
-        return None
-    for line in text.splitlines():
+        return ""
+
+
+def _cpuinfo_field(key: str) -> str | None:
+    for line in _cpuinfo().splitlines():
         name, _, value = line.partition(":")
         if name.strip() == key:
             return value.strip()
