@@ -11,7 +11,8 @@ one frame). The first line is a header, every other line one frame, in frame ord
                                          "source": "detected"}]}
 
 Frame lines keep the fields of version 1 (``frame``, ``pts``, ``regions`` with ``box``, ``track``,
-``score``, ``source``; ``hidden_whole`` on a frame hidden whole), so readers of the audit trail keep
+``score``, ``source``; ``hidden_whole`` on a frame hidden whole; new: ``skipped`` on a frame
+``--on-error skip-frame`` left out), so readers of the audit trail keep
 working once they skip the header. The edits a document can carry:
 
 - **keep a track**: ``"keep": true`` in the header's ``tracks`` entry; its regions are then shown
@@ -48,7 +49,7 @@ KINDS = ("video", "image")
 #: detections, drawn by hand, or a hand box followed by the visual tracker.
 SOURCES = ("detected", "tracked", "filled", "manual", "followed")
 _REGION_KEYS = frozenset({"box", "track", "score", "source", "kept", "removed"})
-_FRAME_KEYS = frozenset({"frame", "pts", "regions", "hidden_whole"})
+_FRAME_KEYS = frozenset({"frame", "pts", "regions", "hidden_whole", "skipped"})
 _SOURCE_KEYS = frozenset({"name", "sha256", "bytes", "width", "height", "frames", "fps"})
 _TRACK_KEYS = frozenset({"keep", "first", "last", "frames", "best"})
 
@@ -135,12 +136,14 @@ class Region:
 
 @dataclass(frozen=True)
 class FrameRegions:
-    """The regions of one frame (``hidden_whole``: the frame is written black)."""
+    """The regions of one frame (``hidden_whole``: the frame is written black; ``skipped``: the
+    frame was left out of the output by ``--on-error skip-frame``, and a render leaves it out)."""
 
     frame: int
     pts: int | None
     regions: tuple[Region, ...] = ()
     hidden_whole: bool = False
+    skipped: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """One frame line."""
@@ -151,6 +154,8 @@ class FrameRegions:
         }
         if self.hidden_whole:
             record["hidden_whole"] = True
+        if self.skipped:
+            record["skipped"] = True
         return record
 
 
@@ -368,7 +373,7 @@ def parse_document(lines: Iterable[str], name: str = "regions") -> RegionsDocume
     for number, line in enumerate(iterator, start=2):
         if not line.strip():
             continue
-        frames.append(_parse_frame(_json_line(line, name, number), source, f"{name}:{number}"))
+        frames.append(parse_frame(_json_line(line, name, number), source, f"{name}:{number}"))
     for frame in frames:  # a region may repeat its track's keep, never contradict it
         for region in frame.regions:
             if region.kept and (region.track is None or region.track not in keep):
@@ -451,20 +456,21 @@ def _parse_header(header: Mapping[str, Any], name: str) -> tuple[str, SourceIden
     return str(kind), source, keep
 
 
-def _parse_frame(record: Mapping[str, Any], source: SourceIdentity, where: str) -> FrameRegions:
+def parse_frame(record: Mapping[str, Any], source: SourceIdentity, where: str) -> FrameRegions:
+    """Validate one frame line (``where`` names it in errors)."""
     _no_unknown(record, _FRAME_KEYS, where)
     index = _int(record.get("frame"), "frame", where, 0)
     pts = record.get("pts")
     if pts is not None and (not isinstance(pts, int) or isinstance(pts, bool)):
         raise RegionsError(f"{where}: pts must be an integer or null")
-    whole = record.get("hidden_whole", False)
-    if not isinstance(whole, bool):
-        raise RegionsError(f"{where}: hidden_whole must be true or false")
+    whole, skipped = record.get("hidden_whole", False), record.get("skipped", False)
+    if not isinstance(whole, bool) or not isinstance(skipped, bool):
+        raise RegionsError(f"{where}: hidden_whole and skipped must be true or false")
     rows = record.get("regions")
     if not isinstance(rows, list):
         raise RegionsError(f"{where}: regions must be a list")
     regions = tuple(_parse_region(row, source, f"{where} (frame {index})") for row in rows)
-    return FrameRegions(index, pts, regions, whole)
+    return FrameRegions(index, pts, regions, whole, skipped)
 
 
 def _parse_region(row: Any, source: SourceIdentity, where: str) -> Region:

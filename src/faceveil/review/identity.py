@@ -181,3 +181,29 @@ def kept_tracks(
 ) -> set[int]:
     """The tracks to keep, from the descriptors of each track's sampled frames."""
     return {track for track, found in samples.items() if keep_decision(found, references, config)}
+
+
+@dataclass(frozen=True, eq=False)
+class KeepFaces:
+    """Reference people to keep visible (``--keep-face``), with the model that compares them."""
+
+    references: References
+    describer: FaceDescriber
+    config: KeepConfig = KeepConfig()
+
+    @classmethod
+    def from_photos(
+        cls, paths: Sequence[str | os.PathLike[str]], find_faces: Any, config: KeepConfig | None = None
+    ) -> KeepFaces:
+        """Load the model and describe each reference photo's face (see :func:`load_references`)."""
+        describer = FaceDescriber()
+        return cls(load_references(paths, find_faces, describer), describer, config or KeepConfig())
+
+    def matches(self, descriptors: Sequence[Descriptor], min_samples: int | None = None) -> bool:
+        """Is this track (or photo face) one of the references? (see :func:`keep_decision`)"""
+        config = self.config
+        if min_samples is not None:
+            config = KeepConfig(
+                config.threshold, min_samples, max(min_samples, config.samples), config.min_face
+            )
+        return keep_decision(descriptors, self.references, config)

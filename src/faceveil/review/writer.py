@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
@@ -13,7 +14,6 @@ from faceveil.review.document import (
     SCHEMA,
     VERSION,
     FrameRegions,
-    Region,
     SourceIdentity,
     TrackSummary,
     regions_from_detections,
@@ -51,14 +51,16 @@ class RegionsWriter:
 
     def frame(self, index: int, pts: int | None, detections: Detections, hidden_whole: bool = False) -> None:
         """Record what is hidden on one frame (frames must come in order, from 0)."""
-        regions = tuple(
-            Region(r.box, r.track, r.score, r.source, kept=r.track is not None and r.track in self.keep)
-            for r in regions_from_detections(detections)
-        )
-        self.write(FrameRegions(index, pts, regions, hidden_whole))
+        self.write(FrameRegions(index, pts, regions_from_detections(detections), hidden_whole))
 
     def write(self, frame: FrameRegions) -> None:
-        """Record one frame as it is."""
+        """Record one frame (its regions marked ``kept`` as their track is kept or not)."""
+        frame = replace(
+            frame,
+            regions=tuple(
+                replace(r, kept=r.track is not None and r.track in self.keep) for r in frame.regions
+            ),
+        )
         if frame.frame != self._count:
             raise ValueError(f"frames must be written in order: expected {self._count}, got {frame.frame}")
         self._count += 1
