@@ -58,23 +58,27 @@ class FaceDescriber:
         self._dlib = dlib
         self._lock = threading.Lock()
 
-    def describe(self, rgb: RGBImage, box: Box) -> Descriptor:
-        """The descriptor of the face in ``box`` (pixels of ``rgb``)."""
+    def describe(self, rgb: RGBImage, box: Box, jitters: int = 0) -> Descriptor:
+        """The descriptor of the face in ``box`` (pixels of ``rgb``); with ``jitters``, the mean
+        over that many randomly shifted, mirrored copies (steadier, slower: for references)."""
         x1, y1, x2, y2 = box
         rect = self._dlib.rectangle(round(x1), round(y1), round(x2), round(y2))
         image = np.ascontiguousarray(rgb)
         with self._lock:
             shape = self._predictor(image, rect)
-            vector = self._network.compute_face_descriptor(image, shape, 0)
+            vector = self._network.compute_face_descriptor(image, shape, jitters)
         return np.asarray(vector, np.float32)
 
 
 #: Measured with dlib's descriptor on the YouTube Faces sequences (320x240, faces of about 45 px):
-#: the mean descriptor of ten frames of a track lies at 0.23-0.51 from a reference frame of the
-#: same person taken 30+ frames away (90% at or below 0.42), and at 0.50 or more from a reference
-#: of anyone else (123 pairs); single faces of other people (80 faces of the photo set) come no
-#: closer than 0.47. 0.42 keeps most genuine tracks and no impostor seen.
-DEFAULT_KEEP_DISTANCE = 0.42
+#: against a reference frame (described with 10 jitters) of the same person taken 30+ frames
+#: away, the mean descriptor of ten frames of a track lies at 0.46 at most (44 pairs; 95% at or
+#: below 0.45); against a reference of anyone else at 0.49 or more (132 pairs); single faces of
+#: other people (80 faces of the photo set) came no closer than 0.47 to any track frame. 0.45
+#: keeps nearly every genuine track and lies below every impostor distance seen.
+DEFAULT_KEEP_DISTANCE = 0.45
+#: Jittered copies averaged for each reference photo's descriptor.
+REFERENCE_JITTERS = 10
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def load_references(
                 f"the reference photo {name} shows {len(faces)} faces of similar size; crop it to one person"
             )
         box = tuple(float(v) for v in faces.xyxy[order[0]])
-        vectors.append(describer.describe(photo.rgb, box))  # type: ignore[arg-type]
+        vectors.append(describer.describe(photo.rgb, box, REFERENCE_JITTERS))  # type: ignore[arg-type]
         names.append(name)
     if not vectors:
         raise ConfigError("no reference photo given")
