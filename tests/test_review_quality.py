@@ -109,3 +109,26 @@ def test_keep_face_keeps_one_person_and_hides_the_other(
         assert _coverage(hidden, truth_other[index], 640, 240) >= PROTECTED_COVERAGE, index
         assert _coverage(shown, truth_other[index], 640, 240) == 0.0, index  # nothing of theirs kept
     assert visible / len(document.frames) >= 0.9
+
+
+def test_keep_face_in_photos(shared_data: Path, tmp_path: Path) -> None:
+    """A reference portrait of one man: in the photo of him beside another man only his face is kept;
+    in group photos and crowds he is not in, no face is kept."""
+    from faceveil.anonymize.anonymizer import Anonymizer
+    from faceveil.pipeline.photo import PhotoProcessor
+    from faceveil.review.identity import KeepFaces
+
+    images = shared_data / "images"
+    anonymizer = Anonymizer()
+    keep = KeepFaces.from_photos([images / "fr_low_res_240p.jpg"], anonymizer.detect)
+    processor = PhotoProcessor(anonymizer, keep=keep)
+    kept: dict[str, list[list[float]]] = {}
+    for name in ("fr_two_people.jpg", "dp2_norwegian_government_group.jpg", "dlib_bald_guys_collage.jpg"):
+        regions = tmp_path / f"{name}.regions.jsonl"
+        report = processor.process(images / name, tmp_path / f"{name}.png", regions=regions)
+        assert report.error is None
+        frame = load_document(regions).frames[0]
+        assert len(frame.regions) >= 2
+        kept[name] = [list(r.box) for r in frame.regions if r.kept]
+    assert len(kept["fr_two_people.jpg"]) == 1 and kept["fr_two_people.jpg"][0][2] < 563  # the left man
+    assert kept["dp2_norwegian_government_group.jpg"] == [] and kept["dlib_bald_guys_collage.jpg"] == []
