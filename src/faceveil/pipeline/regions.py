@@ -255,3 +255,41 @@ class _Sampler:
             if self.keep.matches([found[i] for i in picks]):
                 out.add(track)
         return out
+
+
+def read_frames(source: str | os.PathLike[str], indices: Iterable[int]) -> dict[int, Any]:
+    """The upright RGB frames ``indices`` of a video (decoded once, front to back)."""
+    wanted = set(indices)
+    found: dict[int, Any] = {}
+    if not wanted:
+        return found
+    container = open_input(source)
+    try:
+        info = probe(container)
+        for item in read_media(container, info, audio=False):
+            if isinstance(item, DecodedFrame) and item.frame.index in wanted:
+                found[item.frame.index] = item.frame.rgb
+                if len(found) == len(wanted):
+                    break
+    finally:
+        container.close()
+    return found
+
+
+def matching_tracks(source: str | os.PathLike[str], document: RegionsDocument, keep: KeepFaces) -> set[int]:
+    """The tracks of ``document`` whose faces match a ``keep`` person (decided per track, from
+    its clearest detected faces spread over the track, as ``--keep-face`` does)."""
+    from faceveil.review.identity import pick_samples
+
+    rows: dict[int, list[tuple[int, Box, float]]] = {}
+    for frame in document.frames:
+        for region in frame.regions:
+            if region.track is not None and region.source == "detected":
+                rows.setdefault(region.track, []).append((frame.frame, region.box, region.score))
+    picks = {track: pick_samples(found, keep.config) for track, found in rows.items()}
+    frames = read_frames(source, {index for chosen in picks.values() for index, _ in chosen})
+    return {
+        track
+        for track, chosen in picks.items()
+        if keep.matches([keep.describer.describe(frames[i], box) for i, box in chosen if i in frames])
+    }

@@ -85,6 +85,12 @@ class VideoOptions(MaskOptions):
     encrypt: bool = Field(
         False, description="encrypt the result (CENC) with the server's key; MP4 and MOV only"
     )
+    review: bool = Field(
+        False,
+        description="review before release: stop after detection (status review) until the regions "
+        "are approved (GET/PUT /regions, POST /approve)",
+    )
+    approved: bool = Field(False, description="set by the server when a reviewed job is approved")
 
     def job_config(self, encryption: EncryptionKey | None = None) -> VideoJobConfig:
         """The library's video job settings (``encryption``: the server's key, when ``encrypt``)."""
@@ -177,7 +183,7 @@ class JobOut(BaseModel):
     """A video job."""
 
     id: str
-    status: Literal["queued", "running", "done", "failed", "cancelled", "expired"]
+    status: Literal["queued", "running", "done", "failed", "cancelled", "expired", "review"]
     input_name: str
     input_bytes: int
     options: dict[str, Any]
@@ -194,6 +200,7 @@ class JobOut(BaseModel):
     encrypted: bool = Field(description="the result is encrypted (CENC) with the server's key")
     playback: str | None = Field(description="how to play an encrypted result")
     manifest_url: str | None = Field(description="the job's manifest (hashes, settings, counts), when done")
+    review_url: str | None = Field(None, description="the review page, while the job waits for approval")
 
 
 class JobList(BaseModel):
@@ -227,3 +234,21 @@ class SessionOut(BaseModel):
     authenticated: bool
     auth_required: bool
     csrf_token: str | None
+
+
+class RegionsDoc(BaseModel):
+    """A job's regions document (see the README's "Regions document"): the header line, then one
+    object per frame. Edit ``header.tracks[id].keep``, add ``source: manual`` boxes, set
+    ``removed`` on boxes, and PUT it back."""
+
+    header: dict[str, Any]
+    frames: list[dict[str, Any]]
+
+
+class ApproveOut(BaseModel):
+    """What an approval changed, as the audit log records it."""
+
+    job: JobOut
+    kept_tracks: list[int]
+    added: int
+    removed: int
