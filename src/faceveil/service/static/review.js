@@ -77,9 +77,11 @@
   }
 
   async function show(n) {
-    index = Math.max(0, Math.min(doc.frames.length - 1, n));
+    const wanted = index = Math.max(0, Math.min(doc.frames.length - 1, n));
     selected = null;
-    image = await loadImage(await frameUrl(index));
+    const loaded = await loadImage(await frameUrl(wanted));
+    if (wanted !== index) return;  // stepped on meanwhile: that frame draws itself
+    image = loaded;
     draw();
     root.dataset.ready = "true";
   }
