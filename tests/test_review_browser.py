@@ -139,7 +139,7 @@ def test_review_keep_one_track_and_add_a_missed_face(
         job = client.get(f"/api/v1/jobs/{job_id}").json()
     assert job["status"] == "done" and not (server.data_dir / "jobs" / job_id / "input").exists()
     with av.open(str(result)) as container:
-        rendered = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        rendered = [np.asarray(f.to_ndarray(format="rgb24"), np.uint8) for f in container.decode(video=0)]
     assert len(rendered) == FRAMES
     drawn_hidden = 0
     for i, rgb in enumerate(rendered):
