@@ -153,3 +153,56 @@ def test_review_keep_one_track_and_add_a_missed_face(
     assert len(approvals) == 1 and approvals[0]["kept_tracks"] == str(track)
     assert approvals[0]["boxes_added"] == 1 and approvals[0]["boxes_removed"] == 0
     assert console.errors == []
+
+
+def test_photo_review_click_to_keep_drag_to_add(page: Page, server: Server, shared_data: Path) -> None:
+    """Photos: click one face to keep it, drag a box over another spot, approve: the kept face is
+    as in the original, the other face and the drawn box are hidden."""
+    import io
+
+    console = Console(page)
+    source = shared_data / "images" / "fr_two_people.jpg"
+    original = np.asarray(Image.open(source).convert("RGB")).astype(np.int32)
+    with server.client() as client:
+        faces = client.post("/api/v1/photos/detect", content=source.read_bytes()).json()["faces"]
+    assert len(faces) == 2
+    left, right = sorted((f["box"] for f in faces), key=lambda b: b[0])
+    page.goto(server.url + "/photos")
+    page.select_option("select[name=mode]", "solid")
+    page.select_option("select[name=format]", "png")
+    page.check("#review")
+    page.set_input_files("#files", str(source))
+    item = page.locator("#results li").first
+    expect(item).to_have_attribute("data-review", "ready", timeout=120_000)
+    item.locator(".review-canvas").scroll_into_view_if_needed()
+    canvas = item.locator(".review-canvas").bounding_box()
+    assert canvas is not None
+    scale = canvas["width"] / original.shape[1]
+    page.mouse.click(
+        canvas["x"] + (left[0] + left[2]) / 2 * scale, canvas["y"] + (left[1] + left[3]) / 2 * scale
+    )
+    drawn = [500.0, 400.0, 600.0, 480.0]  # between the two men (no face: shows the box is honoured)
+    page.mouse.move(canvas["x"] + drawn[0] * scale, canvas["y"] + drawn[1] * scale)
+    page.mouse.down()
+    page.mouse.move(canvas["x"] + drawn[2] * scale, canvas["y"] + drawn[3] * scale, steps=5)
+    page.mouse.up()
+    expect(item).to_have_attribute("data-kept", "1")
+    expect(item).to_have_attribute("data-added", "1")
+    with page.expect_download() as download:
+        item.locator(".approve").click()
+        expect(item.locator(".download")).to_be_visible(timeout=120_000)
+        item.locator(".download").click()
+    out = np.asarray(Image.open(io.BytesIO(Path(download.value.path()).read_bytes())).convert("RGB")).astype(
+        np.int32
+    )
+
+    def inner(
+        rgb: np.ndarray[Any, np.dtype[np.int32]], box: list[float]
+    ) -> np.ndarray[Any, np.dtype[np.int32]]:
+        x1, y1, x2, y2 = (round(v) for v in box)
+        dx, dy = (x2 - x1) // 5, (y2 - y1) // 5
+        return rgb[y1 + dy : y2 - dy, x1 + dx : x2 - dx]
+
+    assert np.array_equal(inner(out, left), inner(original, left))  # kept: untouched
+    assert inner(out, right).max() == 0 and inner(out, drawn).max() == 0  # hidden
+    assert console.errors == []

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
@@ -113,3 +114,29 @@ def test_regions_only_while_in_review(client: TestClient, video: bytes) -> None:
     response = client.get(f"/api/v1/jobs/{job['id']}/regions")
     assert response.status_code == 409 and error_code(response) == "not_in_review"
     assert client.post(f"/api/v1/jobs/{job['id']}/approve").status_code == 409
+
+
+def test_photo_review_keeps_and_adds(client: TestClient, tmp_path: Path) -> None:
+    from service_support import photo_bytes
+
+    data = photo_bytes(size=(160, 120))
+    original = decode(data)
+    keep = json.dumps([list(FACE)])
+    add = json.dumps([[100, 10, 150, 50]])
+    params = {"mode": "solid", "format": "png", "keep": keep, "add": add}
+    response = client.post("/api/v1/photos/review", content=data, params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["x-faceveil-kept"] == "1" and response.headers["cache-control"] == "no-store"
+    out = decode(response.content)
+    x1, y1, x2, y2 = (int(v) for v in FACE)
+    assert np.array_equal(out[y1:y2, x1:x2], original[y1:y2, x1:x2])  # kept
+    assert out[15:45, 105:145].max() == 0  # added by hand: hidden (solid black)
+    # without keep the same face is hidden: a face the reviewer did not keep is never shown
+    hidden = decode(
+        client.post("/api/v1/photos/review", content=data, params={"mode": "solid", "format": "png"}).content
+    )
+    assert hidden[y1 + 8 : y2 - 8, x1 + 8 : x2 - 8].max() == 0
+    bad = client.post("/api/v1/photos/review", content=data, params={"keep": "[[1, 2]]"})
+    assert bad.status_code == 422 and error_code(bad) == "invalid_request"
+    approvals = [e for e in _audit(tmp_path) if e["action"] == "photo_approve"]
+    assert approvals[0]["kept_faces"] == 1 and approvals[0]["boxes_added"] == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -73,6 +74,36 @@ class PhotoOptions(MaskOptions):
 
     preset: Preset | None = Field(None, description="detector preset; the server's default when absent")
     format: Literal["same", "jpeg", "png", "webp"] = Field("same", description="output image format")
+
+
+class PhotoReviewOptions(PhotoOptions):
+    """A reviewed photo: the faces found again are hidden except those the reviewer kept, plus the
+    boxes drawn by hand. Boxes are JSON lists of ``[x1, y1, x2, y2]`` in the photo's pixels."""
+
+    keep: str = Field(
+        "[]",
+        max_length=20_000,
+        description="faces to leave visible (a found face overlapping one by IoU >= 0.5)",
+    )
+    add: str = Field("[]", max_length=20_000, description="boxes drawn by hand on missed faces (hidden)")
+
+    def boxes(self, name: str) -> list[tuple[float, float, float, float]]:
+        """The ``keep`` or ``add`` boxes, validated."""
+        try:
+            value = json.loads(getattr(self, name))
+        except json.JSONDecodeError:
+            raise ValueError(f"{name} must be a JSON list of [x1, y1, x2, y2] boxes") from None
+        if not isinstance(value, list) or len(value) > 500:
+            raise ValueError(f"{name} must be a JSON list of at most 500 boxes")
+        out = []
+        for box in value:
+            if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)):
+                raise ValueError(f"each {name} box must be four numbers [x1, y1, x2, y2]")
+            x1, y1, x2, y2 = (float(v) for v in box)
+            if not (x1 < x2 and y1 < y2):
+                raise ValueError(f"a {name} box must have x1 < x2 and y1 < y2")
+            out.append((x1, y1, x2, y2))
+        return out
 
 
 class VideoOptions(MaskOptions):
