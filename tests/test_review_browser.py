@@ -130,6 +130,10 @@ def test_review_keep_one_track_and_add_a_missed_face(
     page.mouse.move(canvas["x"] + x2 * scale, canvas["y"] + y2 * scale, steps=6)
     page.mouse.up()
     expect(page.locator("#edits")).to_contain_text(f"kept tracks: {track} · boxes added: 1 · removed: 0")
+    # the player previews where the drawn box will be followed
+    poll(
+        page, f"Number(document.querySelector('#review').dataset.followed || 0) >= {int(0.95 * FRAMES)}", 120
+    )
     page.click("#approve")
     poll(page, "document.querySelector('#review').dataset.done === 'true'", timeout_s=300)
 

@@ -81,6 +81,9 @@ def test_review_edit_approve_render(client: TestClient, video: bytes, tmp_path: 
         {"box": [120, 80, 150, 110], "track": None, "score": 1.0, "source": "manual"}
     )
     assert client.put(f"/api/v1/jobs/{job['id']}/regions", json=doc).status_code == 200
+    preview = client.post(f"/api/v1/jobs/{job['id']}/follow", json={"frame": 5, "box": [120, 80, 150, 110]})
+    assert preview.status_code == 200 and preview.headers["cache-control"] == "no-store"
+    assert {"4", "5", "6"} <= set(preview.json()["boxes"])
     answer = client.post(f"/api/v1/jobs/{job['id']}/approve")
     assert answer.status_code == 200, answer.text
     assert answer.json()["kept_tracks"] == [1] and answer.json()["added"] == 1

@@ -111,8 +111,15 @@ def follow_in_video(
     Only the frames within ``max_frames`` of a hand box are kept in memory, shrunk to the
     tracking size; the boxes come back in the video's pixels.
     """
+    return follow_seeds(source, seeds_of(document.frames), config)
+
+
+def follow_seeds(
+    source: str | os.PathLike[str], seeds: list[tuple[int, Box]], config: FollowConfig | None = None
+) -> dict[int, list[Box]]:
+    """Follow hand-drawn boxes ``(frame, box)`` through the video ``source`` (see
+    :func:`follow_in_video`)."""
     config = config or FollowConfig()
-    seeds = seeds_of(document.frames)
     if not seeds:
         return {}
     reach = config.max_frames + 2

@@ -283,3 +283,16 @@ class ApproveOut(BaseModel):
     kept_tracks: list[int]
     added: int
     removed: int
+
+
+class FollowIn(BaseModel):
+    """A box drawn by hand on one frame."""
+
+    frame: int = Field(ge=0, description="the frame it was drawn on")
+    box: list[float] = Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels")
+
+
+class FollowOut(BaseModel):
+    """Where the box is followed: frame number -> padded box (what the render will hide)."""
+
+    boxes: dict[int, list[float]]

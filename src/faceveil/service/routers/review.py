@@ -22,7 +22,7 @@ from faceveil.service.errors import ApiError
 from faceveil.service.jobs.store import REVIEW, JobRecord
 from faceveil.service.routers.common import declared_length, errors, raw_body
 from faceveil.service.routers.jobs import JobId, job_out
-from faceveil.service.schemas import ApproveOut, RegionsDoc
+from faceveil.service.schemas import ApproveOut, FollowIn, FollowOut, RegionsDoc
 from faceveil.service.uploads import read_limited
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["review"])
@@ -108,6 +108,26 @@ async def get_frame(job_id: JobId, index: FrameIndex, state: State, caller: Call
     buffer = io.BytesIO()
     Image.fromarray(frames[index]).save(buffer, format="JPEG", quality=90)
     return Response(buffer.getvalue(), media_type="image/jpeg", headers=NO_STORE)
+
+
+@router.post(
+    "/{job_id}/follow",
+    response_model=FollowOut,
+    summary="Preview where a hand-drawn box is followed",
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def follow(job_id: JobId, body: FollowIn, state: State, caller: Caller) -> Response:
+    """Follow a box drawn on one frame forwards and backwards (as the render will), so the
+    reviewer sees where it is hidden. Changes nothing: add the box to the regions to keep it."""
+    job = _in_review(state, job_id)
+    x1, y1, x2, y2 = body.box
+    if not (x1 < x2 and y1 < y2):
+        raise ApiError(422, "invalid_request", "box must have x1 < x2 and y1 < y2")
+    from faceveil.pipeline.regions import follow_seeds
+
+    found = await run_in_threadpool(follow_seeds, state.files.input(job.id), [(body.frame, (x1, y1, x2, y2))])
+    boxes = {index: [round(v, 1) for v in found_boxes[0]] for index, found_boxes in found.items()}
+    return _json(FollowOut(boxes=boxes))
 
 
 @router.post(

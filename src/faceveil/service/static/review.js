@@ -12,6 +12,7 @@
   const deleteButton = document.getElementById("delete-box");
   const edits = document.getElementById("edits");
   let doc = null, index = 0, image = null, selected = null, drag = null;
+  const followed = new Map();  // frame index -> boxes where a hand box will be followed (preview)
   const frames = new Map();  // frame index -> object URL of its JPEG
 
   async function frameUrl(n) {
@@ -65,6 +66,9 @@
       ctx.strokeStyle = r.removed ? "#9aa6b3" : kept(r.track) ? "#1f9d55" : r.source === "manual" ? "#ffd000" : "#ff2d55";
       ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     });
+    ctx.setLineDash([3, 3]);
+    ctx.strokeStyle = "#ffd000";
+    for (const [x1, y1, x2, y2] of followed.get(index) || []) ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
     if (drag && drag.moved) {
       ctx.setLineDash([4, 3]);
       ctx.strokeStyle = "#ffd000";
@@ -152,6 +156,7 @@
         .map((v, i) => Math.max(0, Math.min(i % 2 ? canvas.height : canvas.width, v)));
       regions.push({ box, track: null, score: 1.0, source: "manual" });
       selected = regions.length - 1;
+      preview(index, box);
     } else {  // a click selects the smallest box under it
       let best = null, area = Infinity;
       regions.forEach((r, i) => {
@@ -163,12 +168,34 @@
     countEdits(); draw();
   });
 
+  async function preview(frame, box) {  // show where the render will follow the drawn box
+    try {
+      const response = await faceveil.api("POST", `${api}/follow`, JSON.stringify({ frame, box }),
+        { "Content-Type": "application/json" });
+      const answer = await response.json();
+      for (const [n, b] of Object.entries(answer.boxes)) {
+        if (Number(n) === frame) continue;
+        if (!followed.has(Number(n))) followed.set(Number(n), []);
+        followed.get(Number(n)).push(b);
+      }
+      root.dataset.followed = String(Object.keys(answer.boxes).length);
+      draw();
+    } catch (error) {
+      faceveil.status(error.message, "error");
+    }
+  }
+
   function deleteSelected() {
     if (selected == null) return;
     const regions = doc.frames[index].regions;
     const r = regions[selected];
-    if (r.source === "manual") regions.splice(selected, 1);
-    else r.removed = !r.removed;
+    if (r.source === "manual") {  // its preview goes with it; the other hand boxes are previewed again
+      regions.splice(selected, 1);
+      followed.clear();
+      doc.frames.forEach((f) => f.regions.filter((m) => m.source === "manual").forEach((m) => preview(f.frame, m.box)));
+    } else {
+      r.removed = !r.removed;
+    }
     selected = null;
     countEdits(); draw();
   }
