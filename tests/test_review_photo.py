@@ -66,3 +66,40 @@ def test_photo_regions_of_another_photo_are_refused(tmp_path: Path) -> None:
     report = _processor().process(other, target, regions_in=regions)
     assert report.error is not None and "written for another file" in str(report.error)
     assert not target.exists()
+
+
+def test_cli_image_regions_round_trip_and_keep_face(tmp_path: Path) -> None:
+    """The real detector and descriptor on the sample photo: --regions then --regions-in gives the
+    same pixels; --keep-face with a crop of the same person leaves her face as it was."""
+    from faceveil.cli.main import main
+
+    sample = Path(__file__).resolve().parents[1] / "src" / "faceveil" / "samples" / "grace_hopper.jpg"
+    first, regions, again = tmp_path / "first.png", tmp_path / "sample.regions.jsonl", tmp_path / "again.png"
+    assert main(["image", str(sample), "-o", str(first), "--regions", str(regions), "-q"]) == 0
+    document = load_document(regions)
+    assert len(document.frames[0].regions) >= 1 and not document.keep
+    assert main(["image", str(sample), "-o", str(again), "--regions-in", str(regions), "-q"]) == 0
+    assert np.array_equal(_pixels(first), _pixels(again))
+
+    x1, y1, x2, y2 = (round(v) for v in document.frames[0].regions[0].box)
+    reference = tmp_path / "reference.png"
+    rgb = np.asarray(Image.open(sample).convert("RGB"))
+    height, width = rgb.shape[:2]
+    Image.fromarray(rgb[max(0, y1 - 80) : min(height, y2 + 80), max(0, x1 - 80) : min(width, x2 + 80)]).save(
+        reference
+    )
+    kept, kept_regions = tmp_path / "kept.png", tmp_path / "kept.regions.jsonl"
+    argv = [
+        "image",
+        str(sample),
+        "-o",
+        str(kept),
+        "--keep-face",
+        str(reference),
+        "--regions",
+        str(kept_regions),
+        "-q",
+    ]
+    assert main(argv) == 0
+    assert load_document(kept_regions).keep == {document.frames[0].regions[0].track}
+    assert np.array_equal(_pixels(kept)[y1:y2, x1:x2], rgb[y1:y2, x1:x2])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -191,6 +191,7 @@ def detect_document(
     config: Any,
     keep: KeepFaces | None = None,
     stop: threading.Event | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> RegionsDocument:
     """The regions a face job would hide on ``source`` (``config``: a ``VideoJobConfig``), found
     without rendering; with ``keep``, the tracks that match a reference person are kept.
@@ -222,6 +223,8 @@ def detect_document(
             if isinstance(item, DecodedFrame):
                 frames_in += 1
                 take(step.push(item))
+                if progress is not None:
+                    progress(frames_in, info.frames)
         take(step.flush())
     finally:
         container.close()

@@ -230,7 +230,9 @@ class VideoJob:
         if self.keep is not None:
             from faceveil.pipeline.regions import detect_document
 
-            document = detect_document(source, self.anonymizer, self.config, self.keep, self.stop)
+            document = detect_document(
+                source, self.anonymizer, self.config, self.keep, self.stop, self.progress
+            )
             return self.render(source, target, document, regions, manifest)
         report = self.report = VideoReport(str(source), str(target))
         step = FaceStep(self.anonymizer, self.config, report)
@@ -258,6 +260,7 @@ class VideoJob:
         report = self._render(source, target, step, report, regions, manifest, keep=document.keep)
         report.hidden_whole = step.hidden_whole
         report.skipped = sum(f.skipped for f in document.frames)
+        report.faces = sum(r.source == "detected" for f in document.frames for r in f.regions)
         return report
 
     def _render(
