@@ -156,7 +156,10 @@ def load_for(source: str | os.PathLike[str], regions: str | os.PathLike[str]) ->
     from faceveil.review.document import check_source
 
     document = load_document(regions)
-    check_source(document, video_identity(source), "video")
+    # the file's hash says it is the same video; its frame count (a container's figure is not
+    # always the decoded one) is checked frame by frame while rendering
+    identity = video_identity(source)
+    check_source(document, replace(identity, frames=0), "video")
     return document
 
 
