@@ -18,10 +18,9 @@ from faceveil.review.document import (
     check_source,
     file_identity,
     hidden_detections,
-    load_document,
-    parse_document,
     regions_from_detections,
 )
+from faceveil.review.loader import load_document, parse_document
 from faceveil.review.writer import RegionsWriter
 
 SOURCE = SourceIdentity("clip.mp4", "ab" * 32, 1000, 64, 48, 3, "25")

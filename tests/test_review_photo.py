@@ -12,7 +12,7 @@ from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.config import AnonymizerConfig, MaskConfig
 from faceveil.detection.fake import FakeDetector, boxes
 from faceveil.pipeline.photo import PhotoProcessor
-from faceveil.review.document import load_document
+from faceveil.review.loader import load_document
 
 FACES = ((10, 10, 40, 40), (60, 10, 90, 40))
 

@@ -16,8 +16,8 @@ from faceveil.anonymize.regions import build_regions, union_mask
 from faceveil.cli.main import main
 from faceveil.evaluation.metrics import PROTECTED_COVERAGE, coverage
 from faceveil.evaluation.video import score_track
-from faceveil.review.document import load_document
 from faceveil.review.follow import follow_box
+from faceveil.review.loader import load_document
 
 pytestmark = pytest.mark.quality
 

@@ -20,7 +20,8 @@ from faceveil.detection.fake import FakeDetector
 from faceveil.media.video_io import VideoOutputConfig
 from faceveil.pipeline.regions import load_for
 from faceveil.pipeline.video import VideoJob, VideoJobConfig
-from faceveil.review.document import RegionsError, load_document
+from faceveil.review.document import RegionsError
+from faceveil.review.loader import load_document
 
 RGB = npt.NDArray[np.uint8]
 FRAMES, WIDTH, HEIGHT, SIDE = 24, 160, 96, 24

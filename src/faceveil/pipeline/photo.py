@@ -19,9 +19,9 @@ from faceveil.review.document import (
     check_source,
     file_identity,
     hidden_detections,
-    load_document,
     regions_from_detections,
 )
+from faceveil.review.loader import load_document
 
 if TYPE_CHECKING:
     from faceveil.compliance.manifest import ManifestOptions

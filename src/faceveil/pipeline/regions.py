@@ -31,10 +31,9 @@ from faceveil.review.document import (
     build_document,
     file_identity,
     hidden_detections,
-    load_document,
-    parse_frame,
 )
 from faceveil.review.follow import Box, FollowConfig, follow_all, seeds_of
+from faceveil.review.loader import load_document, parse_frame
 from faceveil.review.writer import RegionsWriter
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from faceveil.errors import FaceveilError
-from faceveil.review.document import RegionsDocument, RegionsError, load_document, parse_document
+from faceveil.review.document import RegionsDocument, RegionsError
+from faceveil.review.loader import load_document, parse_document
 from faceveil.service.deps import Caller, Client, State
 from faceveil.service.errors import ApiError
 from faceveil.service.jobs.store import REVIEW, JobRecord
