@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from faceveil.anonymize.anonymizer import Anonymizer
@@ -18,10 +20,12 @@ from faceveil.cli.options import (
     add_detector_options,
     add_io_options,
     add_mask_options,
+    add_review_options,
     add_target_options,
     add_watermark_options,
     anonymizer_config,
     io_config,
+    keep_faces,
     manifest_options,
 )
 from faceveil.compliance.manifest import ManifestOptions
@@ -57,6 +61,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_target_options(image)
     add_watermark_options(image)
     add_compliance_options(image, encrypt=False)
+    add_review_options(image, regions=True)
     _add_batch_options(image)
     image.set_defaults(handler=run_image)
 
@@ -110,13 +115,16 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
         extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"no photos found in the inputs (looked for {extensions})")
     manifest = manifest_options(args) if hasattr(args, "manifest") else None
-    processor = PhotoProcessor(Anonymizer(anonymizer_config(args)), io_config(args))
+    anonymizer = Anonymizer(anonymizer_config(args))
+    keep = keep_faces(args, anonymizer.detect) if hasattr(args, "keep_face") else None
+    processor = PhotoProcessor(anonymizer, io_config(args), keep)
     failed = faces = 0
     with ExitStack() as stack:
         sink = _open_json(stack, args.json)
         bar = _progress(stack, len(jobs), args.quiet)
         output = getattr(args, "output", None)
-        for report in _reports(processor, jobs, args.workers, in_place, manifest, output):
+        review = _ReviewPaths(getattr(args, "regions", None), getattr(args, "regions_in", None), output)
+        for report in _reports(processor, jobs, args.workers, in_place, manifest, output, review):
             if sink is not None:
                 sink.write(json.dumps(report.to_json()) + "\n")
                 sink.flush()
@@ -140,8 +148,10 @@ def _reports(
     in_place: bool,
     manifest: ManifestOptions | None = None,
     output: str | None = None,
+    review: _ReviewPaths | None = None,
 ) -> Iterator[PhotoReport]:
     several = len(jobs) > 1
+    review = review or _ReviewPaths(None, None, output)
 
     def one(job: Job) -> PhotoReport:
         if job.problem is not None:
@@ -150,13 +160,37 @@ def _reports(
         if manifest is not None:
             path = beside(str(manifest.path), job, output, several, ".manifest.json")
             options = ManifestOptions(path or manifest.path, manifest.signing_key)
-        return processor.process(job.source, job.target, in_place=in_place, manifest=options)
+        regions, regions_in = review.paths(job, several)
+        return processor.process(
+            job.source,
+            job.target,
+            in_place=in_place,
+            manifest=options,
+            regions=regions,
+            regions_in=regions_in,
+        )
 
     if workers == 1 or len(jobs) < 2:
         yield from map(one, jobs)
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="faceveil-photo") as pool:
         yield from pool.map(one, jobs)
+
+
+@dataclass(frozen=True)
+class _ReviewPaths:
+    """``--regions`` and ``--regions-in`` of ``faceveil image``: a file for one photo, a folder of
+    ``STEM.regions.jsonl`` (mirroring the inputs) for several."""
+
+    regions: str | None
+    regions_in: str | None
+    output: str | None
+
+    def paths(self, job: Job, several: bool) -> tuple[Path | None, Path | None]:
+        return (
+            beside(self.regions, job, self.output, several, ".regions.jsonl") if self.regions else None,
+            beside(self.regions_in, job, self.output, several, ".regions.jsonl") if self.regions_in else None,
+        )
 
 
 def _open_json(stack: ExitStack, path: str | None) -> IO[str] | None:

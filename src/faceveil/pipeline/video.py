@@ -22,12 +22,14 @@ from faceveil.core.detections import Detections
 from faceveil.core.frame import Frame
 from faceveil.errors import ConfigError, FaceveilError, InputError
 from faceveil.media.video_io import DecodedFrame, VideoInfo, VideoOutputConfig, open_input, probe, read_media
-from faceveil.pipeline.graph import GraphCounts, Progress, Rendered, render_file
+from faceveil.pipeline.graph import FrameStep, GraphCounts, Progress, Rendered, render_file
+from faceveil.review.document import FrameRegions, RegionsDocument, file_identity, regions_from_detections
 from faceveil.tracking.backfill import Backfill
 from faceveil.tracking.tracker import FaceTracker, TrackerConfig
 
 if TYPE_CHECKING:
     from faceveil.compliance.manifest import ManifestOptions
+    from faceveil.review.identity import KeepFaces
 
 ON_ERROR = ("hide-frame", "skip-frame", "abort")
 
@@ -125,10 +127,13 @@ class FaceStep:
     regions go out as its ``record`` (the regions audit trail). Counts land in ``report``.
     """
 
-    def __init__(self, anonymizer: Anonymizer, config: VideoJobConfig, report: VideoReport) -> None:
+    def __init__(
+        self, anonymizer: Anonymizer, config: VideoJobConfig, report: VideoReport, *, render: bool = True
+    ) -> None:
         self.anonymizer = anonymizer
         self.config = config
         self.report = report
+        self.render = render  # False: only find the regions (the frames come back unchanged)
         self.tracker = FaceTracker(config.tracker)
         self.backfill = Backfill(config.tracker)
         self._held: dict[int, tuple[DecodedFrame, bool | None]] = {}
@@ -160,8 +165,10 @@ class FaceStep:
             if whole:
                 self.report.hidden_whole += 1
                 rgb = self.anonymizer.mark(np.zeros_like(frame.rgb))
-            else:
+            elif self.render:
                 rgb = self.anonymizer.hide(frame, regions).image
+            else:
+                rgb = frame.rgb
             # the output frame carries the hidden pixels only: the original is freed here
             hidden = Frame(rgb, frame.index, frame.pts, frame.time_base)
             yield Rendered(hidden, rgb, _audit_record(frame, regions, whole))
@@ -196,11 +203,13 @@ class VideoJob:
         anonymizer: Anonymizer | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        keep: KeepFaces | None = None,
     ) -> None:
         self.config = config or VideoJobConfig()
         self.anonymizer = anonymizer or Anonymizer(self.config.anonymizer)
         self.progress = progress
         self.stop = cancel or threading.Event()
+        self.keep = keep
         self.report: VideoReport | None = None
 
     @property
@@ -221,13 +230,64 @@ class VideoJob:
         The output, the regions and the manifest are written under temporary names and renamed
         together at the end: a failed or cancelled job leaves none of them.
         """
+        if self.keep is not None:
+            from faceveil.pipeline.regions import detect_document
+
+            document = detect_document(
+                source, self.anonymizer, self.config, self.keep, self.stop, self.progress
+            )
+            return self.render(source, target, document, regions, manifest)
         report = self.report = VideoReport(str(source), str(target))
+        step = FaceStep(self.anonymizer, self.config, report)
+        return self._render(source, target, step, report, regions, manifest)
+
+    def render(
+        self,
+        source: str | os.PathLike[str],
+        target: str | os.PathLike[str],
+        document: RegionsDocument,
+        regions: str | os.PathLike[str] | None = None,
+        manifest: ManifestOptions | None = None,
+    ) -> VideoReport:
+        """Render ``source`` from a regions document (``--regions-in``) without detecting: hides
+        its regions that are neither kept nor removed, and its hand boxes wherever followed.
+
+        ``document`` must have been checked against ``source`` (:func:`load_for` does); a frame
+        count that differs while decoding stops the job with nothing written.
+        """
+        from faceveil.pipeline.regions import RegionsStep, follow_in_video
+
+        report = self.report = VideoReport(str(source), str(target))
+        step = RegionsStep(self.anonymizer, document, follow_in_video(source, document))
+        report.tracks = len(document.tracks())
+        report = self._render(source, target, step, report, regions, manifest, keep=document.keep)
+        report.hidden_whole = step.hidden_whole
+        report.skipped = sum(f.skipped for f in document.frames)
+        report.faces = sum(r.source == "detected" for f in document.frames for r in f.regions)
+        return report
+
+    def _render(
+        self,
+        source: str | os.PathLike[str],
+        target: str | os.PathLike[str],
+        step: FrameStep,
+        report: VideoReport,
+        regions: str | os.PathLike[str] | None,
+        manifest: ManifestOptions | None,
+        keep: frozenset[int] = frozenset(),
+    ) -> VideoReport:
         counts = GraphCounts()
 
         def finish(written: Path, side: Path | None) -> dict[Path, str]:
+            self._sync(report, counts)
+            if side is not None and counts.info is not None:
+                from faceveil.pipeline.regions import finish_regions_file
+
+                info = counts.info
+                identity = file_identity(source, info.width, info.height, counts.frames_in, info.rate)
+                finish_regions_file(side, identity, counts.frames_in, keep)
             if manifest is None:
                 return {}
-            self._sync(report, counts)
             text = self._manifest(Path(source), Path(target), written, side, report, manifest)
             return {manifest.path: text}
 
@@ -235,7 +295,7 @@ class VideoJob:
             source,
             target,
             self.config.output,
-            FaceStep(self.anonymizer, self.config, report),
+            step,
             side_path=regions,
             extra=[manifest.path] if manifest is not None else [],
             finish=finish,
@@ -279,21 +339,8 @@ class VideoJob:
 
 
 def _audit_record(frame: Frame, regions: Detections, whole: bool) -> dict[str, Any]:
-    sources = regions.data.get("source")
-    rows = []
-    for i in range(len(regions)):
-        rows.append(
-            {
-                "box": [round(float(v), 1) for v in regions.xyxy[i]],
-                "track": None if regions.tracker_id is None else int(regions.tracker_id[i]),
-                "score": round(float(regions.confidence[i]), 4),
-                "source": "detected" if sources is None else str(sources[i]),
-            }
-        )
-    record: dict[str, Any] = {"frame": frame.index, "pts": frame.pts, "regions": rows}
-    if whole:
-        record["hidden_whole"] = True
-    return record
+    """One frame line of the regions document (exact boxes: a render from it hides the same pixels)."""
+    return FrameRegions(frame.index, frame.pts, regions_from_detections(regions), whole).to_json()
 
 
 def anonymize_video(

@@ -21,7 +21,7 @@ from faceveil.service.jobs.store import JobStore
 from faceveil.service.jobs.sweeper import Sweeper
 from faceveil.service.jobs.worker import ComplianceKeys, Runner, VideoRunner, WorkerPool
 from faceveil.service.photos import PhotoEngine
-from faceveil.service.routers import auth, docs, health, jobs, live, pages, photos, pose
+from faceveil.service.routers import auth, docs, health, jobs, live, pages, photos, pose, review
 from faceveil.service.security import AccessGuard, LoginLimiter
 from faceveil.service.settings import ServiceSettings
 from faceveil.service.state import ServiceState
@@ -133,7 +133,7 @@ def create_app(
     app.state.live_slots = asyncio.Semaphore(settings.live_sessions)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     install_error_handlers(app)
-    for module in (health, auth, photos, pose, jobs, live, pages, docs):
+    for module in (health, auth, photos, pose, jobs, review, live, pages, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/vendor/swagger", StaticFiles(directory=_swagger_dir()), name="swagger")

@@ -16,7 +16,7 @@ from faceveil.pipeline.video import VideoJob
 from faceveil.service.audit import AuditLog
 from faceveil.service.jobs.store import CANCELLED, DONE, FAILED, QUEUED, JobRecord, JobStore
 from faceveil.service.schemas import VideoOptions
-from faceveil.service.uploads import MANIFEST_NAME, JobFiles
+from faceveil.service.uploads import MANIFEST_NAME, REGIONS_NAME, JobFiles
 
 if TYPE_CHECKING:
     from faceveil.compliance.keys import EncryptionKey, SigningKey
@@ -83,11 +83,30 @@ class VideoRunner:
             raise ConfigError("this server has no encryption key (FACEVEIL_ENCRYPTION_KEY_FILE)")
         config = options.job_config(self.keys.encryption)
         detector = None if self.detector_factory is None else self.detector_factory(options.preset)
-        video = VideoJob(config, Anonymizer(config.anonymizer, detector=detector), cancel=cancel)
+        anonymizer = Anonymizer(config.anonymizer, detector=detector)
+        regions = Path(target).with_name(REGIONS_NAME)
+        if options.review and not options.approved:  # stop after detection: the review comes next
+            from faceveil.pipeline.regions import detect_document
+
+            document = detect_document(source, anonymizer, config, stop=cancel)
+            document.save(regions)
+            faces = sum(r.source == "detected" for f in document.frames for r in f.regions)
+            return faces, len(document.tracks())
+        video = VideoJob(config, anonymizer, cancel=cancel)
         video.progress = lambda done, total: progress(done, total, video.faces_so_far)
         manifest = ManifestOptions(Path(target).with_name(MANIFEST_NAME), self.keys.signing)
-        report = video.run(source, target, manifest=manifest)
+        if options.review:  # approved: render from the reviewed regions
+            from faceveil.pipeline.regions import load_for
+
+            report = video.render(source, target, load_for(source, regions), manifest=manifest)
+        else:
+            report = video.run(source, target, manifest=manifest)
         return report.faces, report.tracks
+
+
+def _in_review(job: JobRecord) -> bool:
+    """A review job's first run (detection only)."""
+    return bool(job.options.get("review")) and not job.options.get("approved")
 
 
 class WorkerPool:
@@ -197,11 +216,26 @@ class WorkerPool:
             log.exception("job %s failed", job.id)
             self._end(job, FAILED, error_code="internal_error", error_message=f"unexpected error: {exc}")
         else:
+            if _in_review(job):
+                self._review(job, faces, tracks)
+                return
+            if job.options.get("review"):  # rendered after approval: the original goes now
+                self.files.remove_input(job.id)
+                self.store.set_fields(job.id, has_input=0)
             size = target.stat().st_size if target.exists() else None
             self._end(job, DONE, faces=faces, tracks=tracks, output_bytes=size)
         finally:
             self._cancels.pop(job.id, None)
             self._finished.pop(job.id, threading.Event()).set()
+
+    def _review(self, job: JobRecord, faces: int, tracks: int) -> None:
+        """Detection is done: the job waits for a person (its original is kept for the render)."""
+        if self.store.to_review(job.id, faces, tracks):
+            self.audit.record(
+                "job_review", client=None, principal="worker", job_id=job.id, faces=faces, tracks=tracks
+            )
+        else:
+            self.files.regions(job.id).unlink(missing_ok=True)
 
     def _end(self, job: JobRecord, status: str, **values: object) -> None:
         values = {k: v for k, v in values.items() if v is not None}

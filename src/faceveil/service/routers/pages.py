@@ -74,6 +74,28 @@ def pose(request: Request, state: State) -> Response:
     return _render(request, state, "pose")
 
 
+@router.get("/jobs/{job_id}/review")
+def review(request: Request, state: State, job_id: str) -> Response:
+    """Review a job before release: its tracks, its frames with the hidden regions, approval.
+
+    Shows the unanonymized original: never cached, and only to a logged-in user.
+    """
+    principal = current_principal(request, state)
+    if principal is None or not job_id.isalnum() or len(job_id) != 32:
+        return RedirectResponse(f"/login?next=/jobs/{job_id}/review" if job_id.isalnum() else "/login", 303)
+    context = {
+        "page": "jobs",
+        "pages": PAGES,
+        "title": "Review",
+        "csrf_token": principal.csrf or "",
+        "auth_required": state.guard.required,
+        "job_id": job_id,
+    }
+    response: Response = request.app.state.templates.TemplateResponse(request, "review.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @router.get("/login")
 def login(request: Request, state: State, next: str = "/photos") -> Response:
     """Ask for the access secret (only when the server requires one)."""
