@@ -10,10 +10,10 @@ that drops is reopened with backoff; frames meanwhile are counted as lost for th
 from __future__ import annotations
 
 import logging
-import queue
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import ConfigError, OutputError, StreamError
+from faceveil.stream.audio import AUDIO_RATE, AudioBlock, AudioBuffer, AudioTrack, Samples
 from faceveil.stream.safety import redact
 
 if TYPE_CHECKING:
@@ -92,6 +93,13 @@ class Sink(Protocol):
         """Finish and release everything."""
 
 
+class AudioSink(Protocol):
+    """A sink that also carries the sound (recordings and pushes; a preview does not)."""
+
+    def write_audio(self, block: AudioBlock) -> None:
+        """Take one block of sound (an empty block announces the source's channels)."""
+
+
 @dataclass(frozen=True)
 class OutputSpec:
     """A checked output: a file path, an RTMP/RTSP push URL, or an MJPEG preview address."""
@@ -158,6 +166,7 @@ class _Encoder:
         size: tuple[int, int],
         options: dict[str, str],
         timeout: float,
+        audio_channels: int | None = None,
     ) -> None:
         import av
 
@@ -180,6 +189,15 @@ class _Encoder:
         }
         self.stream = stream
         self.last_pts = -1
+        self.audio: Any = None
+        self._pending = np.zeros((0, audio_channels or 1), np.float32)
+        self._audio_pts = 0
+        if audio_channels is not None:
+            self.audio = self.container.add_stream(
+                "aac", rate=AUDIO_RATE, layout="mono" if audio_channels == 1 else "stereo"
+            )
+            self.audio.bit_rate = 128_000
+            self.audio.time_base = Fraction(1, AUDIO_RATE)
 
     def encode(self, image: RGBImage, pts_ms: int) -> None:
         width, height = self.size
@@ -192,10 +210,38 @@ class _Encoder:
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 
+    def encode_audio(self, samples: Samples) -> None:
+        """Encode sound that continues the track (AAC frames of 1024 samples, pts by count)."""
+        if self.audio is None or not len(samples):
+            return
+        pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        size = 1024
+        whole = len(pending) // size * size
+        for start in range(0, whole, size):
+            self._audio_frame(pending[start : start + size])
+        self._pending = pending[whole:]
+
+    def _audio_frame(self, chunk: Samples) -> None:
+        av = self._av
+        layout = "mono" if chunk.shape[1] == 1 else "stereo"
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T), format="fltp", layout=layout)
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self._audio_pts
+        frame.time_base = Fraction(1, AUDIO_RATE)
+        self._audio_pts += len(chunk)
+        for packet in self.audio.encode(frame):
+            self.container.mux(packet)
+
     def close(self) -> None:
         try:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
+            if self.audio is not None:
+                if len(self._pending):  # the last frame, filled up with silence
+                    fill = np.zeros((1024 - len(self._pending), self._pending.shape[1]), np.float32)
+                    self._audio_frame(np.concatenate([self._pending, fill]))
+                for packet in self.audio.encode(None):
+                    self.container.mux(packet)
         finally:
             self.container.close()
 
@@ -218,6 +264,38 @@ def _fit(image: RGBImage, width: int, height: int) -> RGBImage:
 
     resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
     return np.asarray(resized, dtype=np.uint8)
+
+
+class _AudioFeed:
+    """The sound side of a recording or a push: held until the pictures reach it, then laid on
+    the open file's continuous track (silence in gaps, nothing before the file's first frame)."""
+
+    def __init__(self) -> None:
+        self.buffer = AudioBuffer()
+        self.channels: int | None = None
+        self.track: AudioTrack | None = None
+
+    def add(self, block: AudioBlock, encoder: _Encoder | None) -> None:
+        if self.channels is None and block.samples.ndim == 2 and block.samples.shape[1]:
+            self.channels = int(block.samples.shape[1])
+        if len(block.samples):
+            self.buffer.add(block)
+        overdue = self.buffer.overdue()
+        if overdue is not None:
+            if encoder is None:
+                self.buffer.take(overdue)  # no file open: the sound of no picture
+            else:
+                self.write(encoder, overdue)
+
+    def start(self, origin: float) -> None:
+        self.track = None if self.channels is None else AudioTrack(origin, self.channels)
+
+    def write(self, encoder: _Encoder, until: float | None) -> None:
+        blocks = self.buffer.take_all() if until is None else self.buffer.take(until)
+        if self.track is None or encoder.audio is None:
+            return
+        for block in blocks:
+            encoder.encode_audio(self.track.place(block))
 
 
 class FileSink:
@@ -264,6 +342,7 @@ class FileSink:
         self._encoder: _Encoder | None = None
         self._counts = SegmentCounts()
         self._segment_start = 0.0
+        self._audio = _AudioFeed()
         if not overwrite and segment_s is None and self.path.exists():
             raise OutputError(f"{self.path} exists; pass overwrite (--overwrite) to replace it")
 
@@ -284,13 +363,20 @@ class FileSink:
             options |= self.encryption.muxer_options()  # an option dictionary: no command line
         try:
             encoder = _Encoder(
-                str(path), self.muxer, self.encoder_config, _even_size(frame.image), options, 10.0
+                str(path),
+                self.muxer,
+                self.encoder_config,
+                _even_size(frame.image),
+                options,
+                10.0,
+                self._audio.channels,
             )
         except (OSError, ValueError) as exc:
             raise OutputError(f"cannot write {path}: {exc}") from None
         self.files.append(path)
         self._started += 1
         self._segment_start = frame.pts
+        self._audio.start(frame.pts)
         self._counts = SegmentCounts()
         self._prune()
         return encoder
@@ -312,17 +398,27 @@ class FileSink:
             and self.segment_s is not None
             and frame.pts - self._segment_start >= self.segment_s
         ):
-            self.close()
+            self._finish_file(until=frame.pts)
             encoder = None
         if encoder is None:
             encoder = self._encoder = self._open(frame)
         encoder.encode(frame.image, round((frame.pts - self._segment_start) * 1000))
+        self._audio.write(encoder, frame.pts)
         self._counts.add(frame)
+
+    def write_audio(self, block: AudioBlock) -> None:
+        """Take sound; it is written once the pictures reach its time."""
+        self._audio.add(block, self._encoder)
 
     def close(self) -> None:
         """Finish the current file (then tell the observer it is final)."""
+        self._finish_file(until=None)
+
+    def _finish_file(self, until: float | None) -> None:
+        """Close the open file with its sound up to ``until`` (None: all the sound held)."""
         if self._encoder is not None:
             encoder, self._encoder = self._encoder, None
+            self._audio.write(encoder, until)
             encoder.close()
             if self.observer is not None:
                 self.observer.finished(self.files[-1], self._counts)
@@ -362,6 +458,11 @@ class PushSink:
         self._retry_at = 0.0
         self._delay = retry_delay
         self._start: float | None = None
+        self._audio = _AudioFeed()
+
+    def write_audio(self, block: AudioBlock) -> None:
+        """Take sound; it is sent once the pictures reach its time."""
+        self._audio.add(block, self._encoder)
 
     def write(self, frame: OutputFrame) -> None:
         """Send one frame; while the target is down, the frame is counted in ``lost``."""
@@ -380,6 +481,7 @@ class PushSink:
         assert self._encoder is not None and self._start is not None
         try:
             self._encoder.encode(frame.image, round((frame.pts - self._start) * 1000))
+            self._audio.write(self._encoder, frame.pts)
         except (av.error.FFmpegError, OSError) as exc:
             self._encoder.abort()
             self._encoder = None
@@ -393,9 +495,16 @@ class PushSink:
             else ("flv", {"flvflags": "no_duration_filesize"})
         )
         self._encoder = _Encoder(
-            self.url, muxer, self.encoder_config, _even_size(frame.image), options, self.timeout
+            self.url,
+            muxer,
+            self.encoder_config,
+            _even_size(frame.image),
+            options,
+            self.timeout,
+            self._audio.channels,
         )
         self._start = frame.pts
+        self._audio.start(frame.pts)
         self._delay = self.retry_delay
         self.connections += 1
 
@@ -411,19 +520,23 @@ class PushSink:
         if self._encoder is not None:
             encoder, self._encoder = self._encoder, None
             try:
+                self._audio.write(encoder, None)
                 encoder.close()
             except (av.error.FFmpegError, OSError) as exc:
                 log.warning("%s: closing: %s", self.name, exc)
 
 
-_STOP = object()
+#: Most sound a sink's queue holds (seconds) before it lets the oldest go (a stuck sink).
+AUDIO_BACKLOG_S = 60.0
 
 
 class SinkRunner(threading.Thread):
-    """Runs one sink in its own thread behind a queue of ``depth`` frames.
+    """Runs one sink in its own thread behind a queue of ``depth`` frames (and its sound).
 
-    A full queue drops its oldest frame (counted in ``dropped``). The sink's exception, if any,
-    is kept in ``error`` and raised by :meth:`finish` in the caller's thread.
+    A full frame queue drops its oldest frame (counted in ``dropped``); sound is never dropped
+    with frames (only a sink stuck for `AUDIO_BACKLOG_S` loses its oldest sound, counted in
+    ``audio_dropped``). The sink's exception, if any, is kept in ``error`` and raised by
+    :meth:`finish` in the caller's thread.
 
     Args:
         sink: the sink to feed.
@@ -436,36 +549,75 @@ class SinkRunner(threading.Thread):
     ) -> None:
         super().__init__(name=f"faceveil-sink-{sink.name}", daemon=True)
         self.sink = sink
-        self.queue: queue.Queue[Any] = queue.Queue(depth)
+        self.depth = depth
         self.delivered = delivered
         self.dropped = 0
+        self.audio_dropped = 0
         self.written = 0
         self.error: BaseException | None = None
-        self._lock = threading.Lock()
+        self.takes_audio = callable(getattr(sink, "write_audio", None))
+        self._frames: deque[OutputFrame] = deque()
+        self._sound: deque[AudioBlock] = deque()
+        self._sound_samples = 0
+        self._stopping = False
+        self._cond = threading.Condition()
+
+    @property
+    def queue_length(self) -> int:
+        """Frames waiting."""
+        return len(self._frames)
 
     def put(self, frame: OutputFrame) -> None:
         """Queue a frame (never blocks: the oldest waiting frame makes room)."""
+        self._check()
+        with self._cond:
+            if len(self._frames) >= self.depth:
+                self._frames.popleft()
+                self.dropped += 1
+            self._frames.append(frame)
+            self._cond.notify()
+
+    def put_audio(self, block: AudioBlock) -> None:
+        """Queue sound for a sink that takes it (never blocks, never dropped for frames)."""
+        if not self.takes_audio:
+            return
+        self._check()
+        with self._cond:
+            self._sound.append(block)
+            self._sound_samples += len(block.samples)
+            while self._sound_samples > AUDIO_BACKLOG_S * AUDIO_RATE and len(self._sound) > 1:
+                old = self._sound.popleft()
+                self._sound_samples -= len(old.samples)
+                self.audio_dropped += len(old.samples)
+            self._cond.notify()
+
+    def _check(self) -> None:
         if self.error is not None:
             raise StreamError(f"output {self.sink.name} failed: {self.error}") from self.error
-        with self._lock:
-            while True:
-                try:
-                    self.queue.put_nowait(frame)
-                    return
-                except queue.Full:
-                    try:
-                        self.queue.get_nowait()
-                        self.dropped += 1
-                    except queue.Empty:
-                        continue
+
+    def _next(self) -> tuple[str, Any] | None:
+        """The next item, sound first (it is held in the sink until the pictures reach it)."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._sound or self._frames or self._stopping)
+            if self._sound:
+                block = self._sound.popleft()
+                self._sound_samples -= len(block.samples)
+                return "audio", block
+            if self._frames:
+                return "frame", self._frames.popleft()
+            return None
 
     def run(self) -> None:
         try:
-            while (item := self.queue.get()) is not _STOP:
-                self.sink.write(item)
+            while (item := self._next()) is not None:
+                kind, payload = item
+                if kind == "audio":
+                    self.sink.write_audio(payload)  # type: ignore[attr-defined]
+                    continue
+                self.sink.write(payload)
                 self.written += 1
                 if self.delivered is not None:
-                    self.delivered(self.sink.name, item)
+                    self.delivered(self.sink.name, payload)
         except BaseException as exc:  # noqa: BLE001 - raised again in the caller by finish()
             self.error = exc
         finally:
@@ -480,14 +632,9 @@ class SinkRunner(threading.Thread):
     def finish(self, timeout: float = 30.0) -> None:
         """Write what is queued, close the sink, and raise its error if it failed."""
         if self.is_alive():
-            with self._lock:
-                while True:
-                    try:
-                        self.queue.put(_STOP, timeout=0.1)
-                        break
-                    except queue.Full:
-                        if not self.is_alive():
-                            break
+            with self._cond:
+                self._stopping = True
+                self._cond.notify()
             self.join(timeout)
         if self.error is not None:
             raise self.error

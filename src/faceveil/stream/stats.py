@@ -45,6 +45,9 @@ class StreamStats:
         latency_ms: added latency of each anonymized frame, capture to anonymized.
         delivered_ms: per output, capture to written (encoded, sent or published).
         sink_dropped: per output, frames its queue dropped because it was slower than the stream.
+        audio_samples: sound samples (per channel, 48 kHz) handed to the outputs.
+        audio_filter_failures: sound blocks made silent because the audio filter failed on them.
+        audio_dropped: per output, sound samples let go because the output was stuck.
     """
 
     frames_in: int = 0
@@ -61,6 +64,9 @@ class StreamStats:
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
     delivered_ms: dict[str, deque[float]] = field(default_factory=dict)
     sink_dropped: dict[str, int] = field(default_factory=dict)
+    audio_samples: int = 0
+    audio_filter_failures: int = 0
+    audio_dropped: dict[str, int] = field(default_factory=dict)
     start: float | None = None
     end: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -131,4 +137,7 @@ class StreamStats:
             },
             "delivered_ms": delivered,
             "output_dropped": dict(self.sink_dropped),
+            "audio_s": round(self.audio_samples / 48_000, 2),
+            "audio_filter_failures": self.audio_filter_failures,
+            "audio_dropped": dict(self.audio_dropped),
         }

@@ -6,6 +6,10 @@ older than ``max_lag`` seconds, and otherwise has the engine anonymize it; only 
 to the sinks. With ``on_late="repeat"`` every dropped frame is replaced by the last anonymized
 frame at the dropped frame's time (outputs keep a steady frame rate); with ``drop`` it is left
 out. Before the first frame is anonymized, a dropped frame is replaced by nothing.
+
+Sound (``audio="keep"``, the default) goes its own way: the reader hands each decoded block to
+an audio thread, which runs it through the stream's audio filter (none by default) and gives
+it to every sink that records or pushes. Frames dropped on the picture side never cut it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.compliance.keys import EncryptionKey
 from faceveil.config import check_choice
 from faceveil.errors import ConfigError, StreamError
+from faceveil.stream.audio import AUDIO_CHOICES, AUDIO_RATE, AudioBlock, AudioFilterFactory, FilteredAudio
 from faceveil.stream.engine import LiveConfig, LiveFrame, LiveSession
 from faceveil.stream.mjpeg import MjpegSink
 from faceveil.stream.records import SegmentManifestConfig, SegmentManifests
@@ -67,6 +72,9 @@ class StreamSpec:
         encryption: CENC-encrypt every recorded file (MP4 recordings only; pushes and previews
             are not encrypted).
         manifest: write a (signed) manifest of every finished recorded file.
+        audio: ``keep`` the source's sound in recordings and pushes (AAC), or ``drop`` it.
+        audio_filter: builds the stream's audio filter from (sample rate, channels) once the
+            source's sound is known (e.g. a voice disguiser); None passes the sound through.
     """
 
     name: str
@@ -85,6 +93,8 @@ class StreamSpec:
     regions: Path | None = None
     encryption: EncryptionKey | None = None
     manifest: SegmentManifestConfig | None = None
+    audio: str = "keep"
+    audio_filter: AudioFilterFactory | None = None
 
     def __post_init__(self) -> None:
         if not self.outputs:
@@ -96,6 +106,9 @@ class StreamSpec:
         for path in files:
             check_encryptable_recording(path, self.encryption)
         check_choice("on-late policy", self.on_late, ON_LATE)
+        check_choice("audio", self.audio, AUDIO_CHOICES)
+        if self.audio_filter is not None and not callable(self.audio_filter):
+            raise ConfigError("audio_filter must build a filter from (sample rate, channels)")
         if not 0.02 <= self.max_lag <= 60:
             raise ConfigError(f"max_lag must lie in [0.02, 60] seconds, got {self.max_lag!r}")
         if not 1 <= self.queue_size <= 64:
@@ -195,6 +208,11 @@ class StreamWorker:
         self._out_count = 0
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self._sound: deque[AudioBlock | None] = deque()
+        self._sound_ready = threading.Condition()
+        self.audio: FilteredAudio | None = None
+        if spec.audio == "keep" and hasattr(self.reader, "on_audio"):
+            self.reader.on_audio = self._audio_in
 
     # ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -242,13 +260,19 @@ class StreamWorker:
             name=f"faceveil-read-{self.spec.name}",
             daemon=True,
         )
+        sound = threading.Thread(
+            target=self._audio_loop, args=(runners,), name=f"faceveil-audio-{self.spec.name}", daemon=True
+        )
         self.stats.started()
+        sound.start()
         reader.start()
         try:
             self._loop(mailbox, runners, audit)
         finally:
             self.stop.set()
             reader.join()
+            self._audio_in(None)
+            sound.join()
             errors = self._finish(runners)
             if audit is not None:
                 audit.close()
@@ -278,6 +302,46 @@ class StreamWorker:
         finally:
             mailbox.close()
 
+    # -- sound ---------------------------------------------------------------------------------
+    def _audio_in(self, block: AudioBlock | None) -> None:
+        """From the reader: one decoded block (None: the end)."""
+        with self._sound_ready:
+            self._sound.append(block)
+            self._sound_ready.notify()
+
+    def _audio_loop(self, runners: list[SinkRunner]) -> None:
+        """Filter each block and give it to every sink that carries sound; flush at the end."""
+        try:
+            while True:
+                with self._sound_ready:
+                    self._sound_ready.wait_for(lambda: bool(self._sound))
+                    block = self._sound.popleft()
+                if block is None:
+                    break
+                for out in self._filtered(block):
+                    self.stats.audio_samples += len(out.samples)
+                    for runner in runners:
+                        runner.put_audio(out)
+            if self.audio is not None:
+                for out in self.audio.flush():
+                    for runner in runners:
+                        runner.put_audio(out)
+        except StreamError as exc:  # a failed sink: the picture side reports it
+            log.warning("%s: sound: %s", self.spec.name, exc)
+
+    def _filtered(self, block: AudioBlock) -> list[AudioBlock]:
+        if self.audio is None:
+            channels = int(block.samples.shape[1])
+            made = None
+            if self.spec.audio_filter is not None:
+                made = self.spec.audio_filter(AUDIO_RATE, channels)
+            self.audio = FilteredAudio(made, channels)
+        if not len(block.samples):
+            return [block]  # announces the channels to the sinks
+        out = self.audio.push(block)
+        self.stats.audio_filter_failures = self.audio.failures
+        return out
+
     def _counted(self, mailbox: _Mailbox) -> Callable[[CapturedFrame], None]:
         def put(frame: CapturedFrame) -> None:
             self.stats.frames_in += 1
@@ -293,6 +357,8 @@ class StreamWorker:
             except BaseException as exc:  # noqa: BLE001 - collected, the first is raised by run()
                 errors.append(exc)
             self.stats.sink_dropped[runner.sink.name] = runner.dropped
+            if runner.audio_dropped:
+                self.stats.audio_dropped[runner.sink.name] = runner.audio_dropped
         return errors
 
     # ------------------------------------------------------------------------------------------
