@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from faceveil.errors import ConfigError, OutputError, StreamError
 from faceveil.stream.audio import AUDIO_RATE, AudioBlock, AudioBuffer, AudioTrack, Samples
-from faceveil.stream.safety import redact
+from faceveil.stream.safety import redact, redact_in
 
 if TYPE_CHECKING:
     from faceveil.compliance.keys import EncryptionKey
@@ -406,6 +406,11 @@ class FileSink:
         self._audio.write(encoder, frame.pts)
         self._counts.add(frame)
 
+    @property
+    def current(self) -> Path | None:
+        """The file being written now (None between files)."""
+        return self.files[-1] if self._encoder is not None and self.files else None
+
     def write_audio(self, block: AudioBlock) -> None:
         """Take sound; it is written once the pictures reach its time."""
         self._audio.add(block, self._encoder)
@@ -454,6 +459,7 @@ class PushSink:
         self.retry_delay = retry_delay
         self.lost = 0
         self.connections = 0
+        self.last_error: str | None = None
         self._encoder: _Encoder | None = None
         self._retry_at = 0.0
         self._delay = retry_delay
@@ -475,7 +481,7 @@ class PushSink:
             try:
                 self._connect(frame)
             except (av.error.FFmpegError, OSError) as exc:
-                self._failed(f"cannot connect: {exc}")
+                self._failed(f"cannot connect: {redact_in(str(exc), self.url)}")
                 self.lost += 1
                 return
         assert self._encoder is not None and self._start is not None
@@ -485,7 +491,7 @@ class PushSink:
         except (av.error.FFmpegError, OSError) as exc:
             self._encoder.abort()
             self._encoder = None
-            self._failed(f"the connection dropped: {exc}")
+            self._failed(f"the connection dropped: {redact_in(str(exc), self.url)}")
             self.lost += 1
 
     def _connect(self, frame: OutputFrame) -> None:
@@ -507,8 +513,10 @@ class PushSink:
         self._audio.start(frame.pts)
         self._delay = self.retry_delay
         self.connections += 1
+        self.last_error = None
 
     def _failed(self, why: str) -> None:
+        self.last_error = why
         log.warning("%s: %s; retrying in %.1f s", self.name, why, self._delay)
         self._retry_at = time.monotonic() + self._delay
         self._delay = min(self._delay * 2, 30.0)
@@ -523,7 +531,7 @@ class PushSink:
                 self._audio.write(encoder, None)
                 encoder.close()
             except (av.error.FFmpegError, OSError) as exc:
-                log.warning("%s: closing: %s", self.name, exc)
+                log.warning("%s: closing: %s", self.name, redact_in(str(exc), self.url))
 
 
 #: Most sound a sink's queue holds (seconds) before it lets the oldest go (a stuck sink).

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from faceveil.errors import ConfigError, InputError, StreamError
 from faceveil.stream.audio import AUDIO_RATE, MAX_CHANNELS, AudioBlock, Samples
-from faceveil.stream.safety import SourceSpec
+from faceveil.stream.safety import SourceSpec, redact_in
 
 RGBImage = npt.NDArray[np.uint8]
 log = logging.getLogger("faceveil.stream")
@@ -142,7 +142,7 @@ def open_container(spec: SourceSpec, config: SourceConfig) -> Any:
             f"{spec.scheme}:// is not supported by the FFmpeg inside PyAV here (built without it)"
         ) from None
     except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(f"cannot open {spec.display}: {exc}") from None
+        raise InputError(f"cannot open {spec.display}: {redact_in(str(exc), spec.target)}") from None
     if not container.streams.video:
         container.close()
         raise InputError(f"{spec.display} has no video stream")
@@ -364,8 +364,9 @@ class SourceReader:
                 count += 1
                 self.frames += 1
         except (av.error.FFmpegError, OSError, EOFError) as exc:
-            log.warning("%s: the stream dropped: %s", self.spec.display, exc)
-            self.last_error = f"{self.spec.display}: the stream dropped: {exc}"
+            why = redact_in(str(exc), self.spec.target)
+            log.warning("%s: the stream dropped: %s", self.spec.display, why)
+            self.last_error = f"{self.spec.display}: the stream dropped: {why}"
         finally:
             container.close()
         return count

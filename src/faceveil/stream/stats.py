@@ -40,6 +40,7 @@ class StreamStats:
         repeated: last anonymized frame sent again in place of a dropped one (``on_late=repeat``).
         hidden_whole: frames hidden whole because the detector failed on them.
         faces: the highest number of faces in view on one frame.
+        faces_now: faces in view on the newest anonymized frame.
         connection: the source connection being read (1, then 2 after a reconnection...).
         reconnects: successful reconnections of the source.
         latency_ms: added latency of each anonymized frame, capture to anonymized.
@@ -59,6 +60,7 @@ class StreamStats:
     repeated: int = 0
     hidden_whole: int = 0
     faces: int = 0
+    faces_now: int = 0
     connection: int = 0
     reconnects: int = 0
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
@@ -86,6 +88,7 @@ class StreamStats:
         self.detected += int(out.detected)
         self.hidden_whole += int(out.hidden_whole)
         self.faces = max(self.faces, out.faces)
+        self.faces_now = out.faces
         self.latency_ms.append(out.latency_ms)
 
     def delivered(self, sink: str, frame: OutputFrame) -> None:

@@ -24,6 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.compliance.keys import EncryptionKey
 from faceveil.config import check_choice
@@ -47,6 +50,7 @@ from faceveil.stream.sources import CapturedFrame, SourceConfig, SourceReader
 from faceveil.stream.stats import StreamStats
 
 log = logging.getLogger("faceveil.stream")
+RGBImage = npt.NDArray[np.uint8]
 ON_LATE = ("drop", "repeat")
 
 
@@ -73,6 +77,8 @@ class StreamSpec:
             are not encrypted).
         manifest: write a (signed) manifest of every finished recorded file.
         audio: ``keep`` the source's sound in recordings and pushes (AAC), or ``drop`` it.
+        output_size: ``(width, height)`` the pictures are scaled down to fit, before they are
+            anonymized (None: the source's size; a picture is never scaled up).
         audio_filter: builds the stream's audio filter from (sample rate, channels) once the
             source's sound is known (e.g. a voice disguiser); None passes the sound through.
     """
@@ -95,6 +101,7 @@ class StreamSpec:
     manifest: SegmentManifestConfig | None = None
     audio: str = "keep"
     audio_filter: AudioFilterFactory | None = None
+    output_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.outputs:
@@ -107,6 +114,8 @@ class StreamSpec:
             check_encryptable_recording(path, self.encryption)
         check_choice("on-late policy", self.on_late, ON_LATE)
         check_choice("audio", self.audio, AUDIO_CHOICES)
+        if self.output_size is not None and not all(16 <= v <= 7680 for v in self.output_size):
+            raise ConfigError(f"output_size must lie in [16, 7680] px on each side, got {self.output_size!r}")
         if self.audio_filter is not None and not callable(self.audio_filter):
             raise ConfigError("audio_filter must build a filter from (sample rate, channels)")
         if not 0.02 <= self.max_lag <= 60:
@@ -391,7 +400,8 @@ class StreamWorker:
             if time.monotonic() - item.capture_time > self.spec.max_lag:
                 self._drop(item, late=True)
                 continue
-            out = self.session.process(item.rgb, item.capture_time, item.period)
+            rgb = item.rgb if self.spec.output_size is None else fit_within(item.rgb, self.spec.output_size)
+            out = self.session.process(rgb, item.capture_time, item.period)
             self.stats.processed(out)
             self._last = (out, item.pts)
             self._emit(out, item.pts, item.capture_time, runners, audit, item)
@@ -422,6 +432,18 @@ class StreamWorker:
             audit.write(json.dumps(_record(self._out_count, out, pts, source)) + "\n")
         self._out_count += 1
         self.stats.frames_out += 1
+
+
+def fit_within(rgb: RGBImage, size: tuple[int, int]) -> RGBImage:
+    """``rgb`` scaled down (aspect kept, even sides) to fit ``size``; unchanged when it fits."""
+    height, width = rgb.shape[:2]
+    scale = min(size[0] / width, size[1] / height)
+    if scale >= 1.0:
+        return rgb
+    import cv2
+
+    new = (max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2))
+    return np.asarray(cv2.resize(rgb, new, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def _record(index: int, out: LiveFrame, pts: float, source: CapturedFrame | None) -> dict[str, Any]:

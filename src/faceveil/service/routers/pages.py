@@ -1,4 +1,4 @@
-"""The web pages: photos, videos, jobs, live camera, login (server-rendered, plain JavaScript)."""
+"""The web pages: photos, videos, jobs, live camera, streams, login (server-rendered, plain JavaScript)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ PAGES = {
     "videos": "Videos",
     "jobs": "Jobs",
     "live": "Live camera",
+    "streams": "Streams",
     "pose": "Pose",
 }
 
@@ -66,6 +67,12 @@ def jobs(request: Request, state: State) -> Response:
 def live(request: Request, state: State) -> Response:
     """The browser's camera, anonymized live."""
     return _render(request, state, "live")
+
+
+@router.get("/streams")
+def streams(request: Request, state: State) -> Response:
+    """The server's cameras and network streams: add, start, watch, record."""
+    return _render(request, state, "streams")
 
 
 @router.get("/pose")
