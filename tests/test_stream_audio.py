@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from itertools import pairwise
 from pathlib import Path
 
 import av
@@ -153,7 +154,7 @@ def onsets(sound: Samples, start: float) -> list[float]:
     loud = np.flatnonzero(np.abs(sound) > 0.1)
     if not len(loud):
         return []
-    firsts = [loud[0]] + [b for a, b in zip(loud[:-1], loud[1:], strict=True) if b - a > AUDIO_RATE // 2]
+    firsts = [loud[0]] + [b for a, b in pairwise(loud) if b - a > AUDIO_RATE // 2]
     return [start + i / AUDIO_RATE for i in firsts]
 
 
