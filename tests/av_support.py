@@ -15,6 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 RATE = 48_000
@@ -65,11 +66,16 @@ def receive(procs: list[subprocess.Popen[bytes]], url: str, target: Path) -> sub
     return proc
 
 
-def read(path: Path) -> tuple[list[float], list[bool], np.ndarray, float]:
+def _time(frame: av.VideoFrame | av.AudioFrame) -> float:
+    assert frame.pts is not None and frame.time_base is not None
+    return float(frame.pts * frame.time_base)
+
+
+def read(path: Path) -> tuple[list[float], list[bool], npt.NDArray[np.float32], float]:
     """Frame times, whether each frame flashes, the sound (mono) and when the sound starts."""
     times: list[float] = []
     lit: list[bool] = []
-    chunks: list[np.ndarray] = []
+    chunks: list[npt.NDArray[np.float32]] = []
     start = None
     with av.open(str(path)) as container:
         assert container.streams.audio, f"{path.name} has no sound"
@@ -78,11 +84,11 @@ def read(path: Path) -> tuple[list[float], list[bool], np.ndarray, float]:
             for frame in packet.decode():
                 if isinstance(frame, av.VideoFrame):
                     rgb = frame.to_ndarray(format="rgb24")
-                    times.append(float(frame.pts * frame.time_base))
+                    times.append(_time(frame))
                     lit.append(bool(rgb[4:20, 4:20].mean() > 160))
                 elif isinstance(frame, av.AudioFrame):
                     if start is None:
-                        start = float(frame.pts * frame.time_base)
+                        start = _time(frame)
                     resampled = frame.to_ndarray().astype(np.float32)
                     chunks.append(resampled.mean(axis=0) if resampled.shape[0] > 1 else resampled[0])
     assert start is not None and times

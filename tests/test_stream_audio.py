@@ -19,6 +19,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from av_support import read as decode
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.config import AnonymizerConfig, MaskConfig
 from faceveil.detection.fake import FakeDetector, boxes
@@ -71,11 +72,11 @@ class DelayFilter:
     def process(self, block: Samples) -> Samples:
         both = np.concatenate([self._held, block])
         self._held = both[len(block) :]
-        return both[: len(block)] * self.gain
+        return np.asarray(both[: len(block)] * self.gain, dtype=np.float32)
 
     def flush(self) -> Samples:
         out, self._held = self._held, self._held[:0]
-        return out * self.gain
+        return np.asarray(out * self.gain, dtype=np.float32)
 
 
 class AVSource:
@@ -127,27 +128,6 @@ def record(path: Path, source: AVSource, detector: FakeDetector, **values: objec
     worker = StreamWorker(spec, Anonymizer(SOLID, detector=detector), sinks=[sink], source=source)
     worker.run()
     return worker
-
-
-def decode(path: Path) -> tuple[list[float], list[bool], Samples, float]:
-    """Frame times, whether each flashes, the sound (mono) and the sound's start (seconds)."""
-    times, lit, chunks = [], [], []
-    start = None
-    with av.open(str(path)) as container:
-        assert container.streams.audio, "the recording has no sound"
-        assert container.streams.audio[0].codec_context.name == "aac"
-        for packet in container.demux():
-            for frame in packet.decode():
-                if isinstance(frame, av.VideoFrame):
-                    rgb = frame.to_ndarray(format="rgb24")
-                    times.append(float(frame.pts * frame.time_base))
-                    lit.append(bool(rgb[4:20, 4:20].mean() > 160))
-                elif isinstance(frame, av.AudioFrame):
-                    if start is None:
-                        start = float(frame.pts * frame.time_base)
-                    chunks.append(frame.to_ndarray().mean(axis=0))
-    assert start is not None
-    return times, lit, np.concatenate(chunks).astype(np.float32), start
 
 
 def onsets(sound: Samples, start: float) -> list[float]:
@@ -286,7 +266,7 @@ def test_a_full_frame_queue_never_drops_sound() -> None:
             pass
 
     sink = Slow()
-    runner = SinkRunner(sink, depth=2)  # type: ignore[arg-type]
+    runner = SinkRunner(sink, depth=2)
     runner.start()
     image = np.zeros((8, 8, 3), np.uint8)
     for i in range(20):
