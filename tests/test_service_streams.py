@@ -128,7 +128,7 @@ def test_stream_previews_records_with_sound_and_starts_again_after_a_restart(
             assert sound_s >= video_s - 0.1, (recording["name"], sound_s, video_s)
             assert all(abs(offset) <= 0.040 for _, offset in pairs), pairs
         assert client.get(recordings[0]["play_url"]).headers["content-disposition"].startswith("inline")
-        assert client.get(f"/api/v1/streams/{sid}/preview.jpg").status_code == 409
+        assert client.get(f"/api/v1/streams/{sid}/preview.jpg").status_code == 204
     publisher.kill()
     with client_for(tmp_path) as client:  # stopped streams stay stopped
         assert stream(client, sid)["state"] == "stopped"

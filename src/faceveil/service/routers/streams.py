@@ -226,15 +226,19 @@ async def delete_stream(stream_id: StreamId, state: State, caller: Caller, clien
     "/{stream_id}/preview.jpg",
     summary="The newest anonymized frame",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, **errors(401, 404, 409)},
+    responses={
+        200: {"content": {"image/jpeg": {}}},
+        204: {"description": "no frame now"},
+        **errors(401, 404),
+    },
 )
 def preview(stream_id: StreamId, state: State, caller: Caller) -> Response:
-    """The newest anonymized frame as JPEG (poll it); 409 while the stream shows none."""
+    """The newest anonymized frame as JPEG (poll it); 204 while the stream shows none."""
     _get(state, stream_id)
     live = _manager(state).live.get(stream_id)
     got = None if live is None or live.preview is None or not live.alive else live.preview.jpeg()
     if got is None:
-        raise ApiError(409, "no_frame", "the stream shows no anonymized frame now")
+        return Response(status_code=204, headers={"Cache-Control": "no-store"})
     return Response(got[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
 

@@ -174,7 +174,7 @@
     card.error.textContent = stream.error || "";
     card.figures.textContent = figures(stream);
     const wasShowing = card.previewUrl;
-    card.previewUrl = stream.preview_url;
+    card.previewUrl = stream.state === "running" ? stream.preview_url : null;
     if (card.previewUrl && !wasShowing) pollPreview(card);
     if (!card.previewUrl) card.img.hidden = true;
     showRecordings(card, stream);
