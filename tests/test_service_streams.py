@@ -203,3 +203,40 @@ def test_recordings_follow_retention_and_quota(tmp_path: Path, procs: list[subpr
         assert client.get(f"/api/v1/streams/{sid}/recordings").json()["recordings"] == []
         upload = client.post("/api/v1/jobs", content=b"\0" * 10, params={"filename": "a.mp4"})
         assert upload.status_code in (201, 415, 422, 507)
+
+
+def test_a_push_carries_the_sound_and_its_stream_key_is_not_shown(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    from av_support import receive
+
+    source = f"rtmp://127.0.0.1:{free_port()}/live/cam"
+    key = "k3y-0f-the-relay"
+    target = f"rtmp://127.0.0.1:{free_port()}/live/{key}"
+    pushed = tmp_path / "pushed.flv"
+    receiver = receive(procs, target, pushed)
+    publish(procs, source, seconds=8.0, lead=0.5)
+    with client_for(tmp_path) as client:
+        created = add(client, source, record=False, preview=False, push=target)
+        assert created["options"]["push"] == target.rsplit("/", 1)[0] + "/***"
+        sid = created["id"]
+        wait_for(lambda: stream(client, sid)["figures"]["frames_out"] > 100, 30, "frames pushed")
+        listing = client.get("/api/v1/streams").text
+        assert key not in listing
+        edited = client.put(
+            f"/api/v1/streams/{sid}",
+            json={
+                "name": "relay",
+                "source": source,
+                "record": False,
+                "preview": False,
+                "push": created["options"]["push"],
+            },
+        )
+        assert edited.status_code == 200 and key not in edited.text
+        assert key in client.app.state.faceveil.streams.store.get(sid).options["push"]  # type: ignore[attr-defined]
+        client.post(f"/api/v1/streams/{sid}/stop")
+    receiver.wait(30)
+    pairs, sound_s, video_s = sync(pushed, rate=25.0)
+    assert pairs and all(abs(offset) <= 0.040 for _, offset in pairs), pairs
+    assert sound_s >= video_s - 0.1

@@ -36,7 +36,7 @@ from faceveil.service.streams.schemas import (
 )
 from faceveil.service.streams.store import RUNNING, STOPPED, StreamRecord, new_stream_id
 from faceveil.stream.audio import voice_filter
-from faceveil.stream.safety import redact
+from faceveil.stream.safety import public_url, redact
 
 router = APIRouter(prefix="/api/v1/streams", tags=["streams"])
 
@@ -63,7 +63,7 @@ def stream_out(manager: StreamManager, record: StreamRecord) -> StreamOut:
     state = "stopped" if live is None else live.state()
     options = dict(record.options)
     if options.get("push"):
-        options["push"] = redact(str(options["push"]))
+        options["push"] = shown_push(str(options["push"]))
     running = state not in ("stopped", "failed")
     preview = running and bool(options.get("preview", True))
     return StreamOut(
@@ -84,6 +84,11 @@ def stream_out(manager: StreamManager, record: StreamRecord) -> StreamOut:
     )
 
 
+def shown_push(url: str) -> str:
+    """A push target as shown: no password, and for RTMP no stream key (``rtmp://host/app/***``)."""
+    return public_url(url)
+
+
 def _retry_in(reader: object) -> float | None:
     value = getattr(reader, "retry_in", None)
     return None if value is None else round(float(value), 1)
@@ -97,10 +102,12 @@ def _checked(body: StreamIn, state: ServiceState, keep: StreamRecord | None) -> 
         if source == redact(keep.source):
             source = keep.source
         stored_push = keep.options.get("push")
-        if stored_push and body.push is not None and body.push.strip() == redact(str(stored_push)):
+        if stored_push and body.push is not None and body.push.strip() == shown_push(str(stored_push)):
             options["push"] = stored_push
     if _PLACEHOLDER in source and "@" in source:
         raise ApiError(422, "invalid_request", "give the source's password again (it is shown as ***)")
+    if _PLACEHOLDER in str(options.get("push") or ""):
+        raise ApiError(422, "invalid_request", "give the push URL's key or password again (shown as ***)")
     manager = _manager(state)
     check_source(source, manager.settings, list_cameras())
     if options.get("push"):
