@@ -34,8 +34,9 @@ from faceveil.stream.audio import (
     voice_filter,
 )
 from faceveil.stream.engine import LiveConfig
+from faceveil.stream.runner import SinkRunner
 from faceveil.stream.safety import SourceSpec
-from faceveil.stream.sinks import FileSink, OutputFrame, OutputSpec, SinkRunner
+from faceveil.stream.sinks import FileSink, OutputFrame, OutputSpec
 from faceveil.stream.sources import CapturedFrame
 from faceveil.stream.worker import StreamSpec, StreamWorker
 

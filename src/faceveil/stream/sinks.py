@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from faceveil.errors import ConfigError, OutputError, StreamError
-from faceveil.stream.audio import AUDIO_RATE, AudioBlock, AudioBuffer, AudioTrack, Samples
+from faceveil.errors import ConfigError, OutputError
+from faceveil.stream.audio import AUDIO_RATE, AudioBlock, Samples
 from faceveil.stream.safety import redact, redact_in
+from faceveil.stream.sound import AudioFeed
 
 if TYPE_CHECKING:
     from faceveil.compliance.keys import EncryptionKey
@@ -266,38 +264,6 @@ def _fit(image: RGBImage, width: int, height: int) -> RGBImage:
     return np.asarray(resized, dtype=np.uint8)
 
 
-class _AudioFeed:
-    """The sound side of a recording or a push: held until the pictures reach it, then laid on
-    the open file's continuous track (silence in gaps, nothing before the file's first frame)."""
-
-    def __init__(self) -> None:
-        self.buffer = AudioBuffer()
-        self.channels: int | None = None
-        self.track: AudioTrack | None = None
-
-    def add(self, block: AudioBlock, encoder: _Encoder | None) -> None:
-        if self.channels is None and block.samples.ndim == 2 and block.samples.shape[1]:
-            self.channels = int(block.samples.shape[1])
-        if len(block.samples):
-            self.buffer.add(block)
-        overdue = self.buffer.overdue()
-        if overdue is not None:
-            if encoder is None:
-                self.buffer.take(overdue)  # no file open: the sound of no picture
-            else:
-                self.write(encoder, overdue)
-
-    def start(self, origin: float) -> None:
-        self.track = None if self.channels is None else AudioTrack(origin, self.channels)
-
-    def write(self, encoder: _Encoder, until: float | None) -> None:
-        blocks = self.buffer.take_all() if until is None else self.buffer.take(until)
-        if self.track is None or encoder.audio is None:
-            return
-        for block in blocks:
-            encoder.encode_audio(self.track.place(block))
-
-
 class FileSink:
     """Records to an MP4 or MKV file, or to rolling segments ``NAME-00000.mp4``, ``NAME-00001.mp4``...
 
@@ -342,7 +308,7 @@ class FileSink:
         self._encoder: _Encoder | None = None
         self._counts = SegmentCounts()
         self._segment_start = 0.0
-        self._audio = _AudioFeed()
+        self._audio = AudioFeed()
         if not overwrite and segment_s is None and self.path.exists():
             raise OutputError(f"{self.path} exists; pass overwrite (--overwrite) to replace it")
 
@@ -464,7 +430,7 @@ class PushSink:
         self._retry_at = 0.0
         self._delay = retry_delay
         self._start: float | None = None
-        self._audio = _AudioFeed()
+        self._audio = AudioFeed()
 
     def write_audio(self, block: AudioBlock) -> None:
         """Take sound; it is sent once the pictures reach its time."""
@@ -532,117 +498,3 @@ class PushSink:
                 encoder.close()
             except (av.error.FFmpegError, OSError) as exc:
                 log.warning("%s: closing: %s", self.name, redact_in(str(exc), self.url))
-
-
-#: Most sound a sink's queue holds (seconds) before it lets the oldest go (a stuck sink).
-AUDIO_BACKLOG_S = 60.0
-
-
-class SinkRunner(threading.Thread):
-    """Runs one sink in its own thread behind a queue of ``depth`` frames (and its sound).
-
-    A full frame queue drops its oldest frame (counted in ``dropped``); sound is never dropped
-    with frames (only a sink stuck for `AUDIO_BACKLOG_S` loses its oldest sound, counted in
-    ``audio_dropped``). The sink's exception, if any, is kept in ``error`` and raised by
-    :meth:`finish` in the caller's thread.
-
-    Args:
-        sink: the sink to feed.
-        depth: frames that may wait.
-        delivered: called after each write with the frame (to measure latency to the output).
-    """
-
-    def __init__(
-        self, sink: Sink, depth: int = 8, delivered: Callable[[str, OutputFrame], None] | None = None
-    ) -> None:
-        super().__init__(name=f"faceveil-sink-{sink.name}", daemon=True)
-        self.sink = sink
-        self.depth = depth
-        self.delivered = delivered
-        self.dropped = 0
-        self.audio_dropped = 0
-        self.written = 0
-        self.error: BaseException | None = None
-        self.takes_audio = callable(getattr(sink, "write_audio", None))
-        self._frames: deque[OutputFrame] = deque()
-        self._sound: deque[AudioBlock] = deque()
-        self._sound_samples = 0
-        self._stopping = False
-        self._cond = threading.Condition()
-
-    @property
-    def queue_length(self) -> int:
-        """Frames waiting."""
-        return len(self._frames)
-
-    def put(self, frame: OutputFrame) -> None:
-        """Queue a frame (never blocks: the oldest waiting frame makes room)."""
-        self._check()
-        with self._cond:
-            if len(self._frames) >= self.depth:
-                self._frames.popleft()
-                self.dropped += 1
-            self._frames.append(frame)
-            self._cond.notify()
-
-    def put_audio(self, block: AudioBlock) -> None:
-        """Queue sound for a sink that takes it (never blocks, never dropped for frames)."""
-        if not self.takes_audio:
-            return
-        self._check()
-        with self._cond:
-            self._sound.append(block)
-            self._sound_samples += len(block.samples)
-            while self._sound_samples > AUDIO_BACKLOG_S * AUDIO_RATE and len(self._sound) > 1:
-                old = self._sound.popleft()
-                self._sound_samples -= len(old.samples)
-                self.audio_dropped += len(old.samples)
-            self._cond.notify()
-
-    def _check(self) -> None:
-        if self.error is not None:
-            raise StreamError(f"output {self.sink.name} failed: {self.error}") from self.error
-
-    def _next(self) -> tuple[str, Any] | None:
-        """The next item, sound first (it is held in the sink until the pictures reach it)."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._sound or self._frames or self._stopping)
-            if self._sound:
-                block = self._sound.popleft()
-                self._sound_samples -= len(block.samples)
-                return "audio", block
-            if self._frames:
-                return "frame", self._frames.popleft()
-            return None
-
-    def run(self) -> None:
-        try:
-            while (item := self._next()) is not None:
-                kind, payload = item
-                if kind == "audio":
-                    self.sink.write_audio(payload)  # type: ignore[attr-defined]
-                    continue
-                self.sink.write(payload)
-                self.written += 1
-                if self.delivered is not None:
-                    self.delivered(self.sink.name, payload)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller by finish()
-            self.error = exc
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        try:
-            self.sink.close()
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller by finish()
-            self.error = self.error or exc
-
-    def finish(self, timeout: float = 30.0) -> None:
-        """Write what is queued, close the sink, and raise its error if it failed."""
-        if self.is_alive():
-            with self._cond:
-                self._stopping = True
-                self._cond.notify()
-            self.join(timeout)
-        if self.error is not None:
-            raise self.error

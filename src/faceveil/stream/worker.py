@@ -31,10 +31,11 @@ from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.compliance.keys import EncryptionKey
 from faceveil.config import check_choice
 from faceveil.errors import ConfigError, StreamError
-from faceveil.stream.audio import AUDIO_CHOICES, AUDIO_RATE, AudioBlock, AudioFilterFactory, FilteredAudio
+from faceveil.stream.audio import AUDIO_CHOICES, AudioBlock, AudioFilterFactory, FilteredAudio
 from faceveil.stream.engine import LiveConfig, LiveFrame, LiveSession
 from faceveil.stream.mjpeg import MjpegSink
 from faceveil.stream.records import SegmentManifestConfig, SegmentManifests
+from faceveil.stream.runner import SinkRunner
 from faceveil.stream.safety import SourceSpec
 from faceveil.stream.sinks import (
     EncoderConfig,
@@ -43,9 +44,9 @@ from faceveil.stream.sinks import (
     OutputSpec,
     PushSink,
     Sink,
-    SinkRunner,
     check_encryptable_recording,
 )
+from faceveil.stream.sound import SoundPath
 from faceveil.stream.sources import CapturedFrame, SourceConfig, SourceReader
 from faceveil.stream.stats import StreamStats
 
@@ -217,9 +218,7 @@ class StreamWorker:
         self._out_count = 0
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
-        self._sound: deque[AudioBlock | None] = deque()
-        self._sound_ready = threading.Condition()
-        self.audio: FilteredAudio | None = None
+        self.sound: SoundPath | None = None
         if spec.audio == "keep" and hasattr(self.reader, "on_audio"):
             self.reader.on_audio = self._audio_in
 
@@ -269,19 +268,16 @@ class StreamWorker:
             name=f"faceveil-read-{self.spec.name}",
             daemon=True,
         )
-        sound = threading.Thread(
-            target=self._audio_loop, args=(runners,), name=f"faceveil-audio-{self.spec.name}", daemon=True
-        )
+        self.sound = SoundPath(self.spec.name, self.spec.audio_filter, _to_sinks(runners), self.stats)
         self.stats.started()
-        sound.start()
+        self.sound.start()
         reader.start()
         try:
             self._loop(mailbox, runners, audit)
         finally:
             self.stop.set()
             reader.join()
-            self._audio_in(None)
-            sound.join()
+            self.sound.finish()
             errors = self._finish(runners)
             if audit is not None:
                 audit.close()
@@ -312,44 +308,15 @@ class StreamWorker:
             mailbox.close()
 
     # -- sound ---------------------------------------------------------------------------------
-    def _audio_in(self, block: AudioBlock | None) -> None:
-        """From the reader: one decoded block (None: the end)."""
-        with self._sound_ready:
-            self._sound.append(block)
-            self._sound_ready.notify()
+    @property
+    def audio(self) -> FilteredAudio | None:
+        """The stream's filtered sound (None before the first block)."""
+        return None if self.sound is None else self.sound.audio
 
-    def _audio_loop(self, runners: list[SinkRunner]) -> None:
-        """Filter each block and give it to every sink that carries sound; flush at the end."""
-        try:
-            while True:
-                with self._sound_ready:
-                    self._sound_ready.wait_for(lambda: bool(self._sound))
-                    block = self._sound.popleft()
-                if block is None:
-                    break
-                for out in self._filtered(block):
-                    self.stats.audio_samples += len(out.samples)
-                    for runner in runners:
-                        runner.put_audio(out)
-            if self.audio is not None:
-                for out in self.audio.flush():
-                    for runner in runners:
-                        runner.put_audio(out)
-        except StreamError as exc:  # a failed sink: the picture side reports it
-            log.warning("%s: sound: %s", self.spec.name, exc)
-
-    def _filtered(self, block: AudioBlock) -> list[AudioBlock]:
-        if self.audio is None:
-            channels = int(block.samples.shape[1])
-            made = None
-            if self.spec.audio_filter is not None:
-                made = self.spec.audio_filter(AUDIO_RATE, channels)
-            self.audio = FilteredAudio(made, channels)
-        if not len(block.samples):
-            return [block]  # announces the channels to the sinks
-        out = self.audio.push(block)
-        self.stats.audio_filter_failures = self.audio.failures
-        return out
+    def _audio_in(self, block: AudioBlock) -> None:
+        """From the reader: one decoded block."""
+        if self.sound is not None:
+            self.sound.put(block)
 
     def _counted(self, mailbox: _Mailbox) -> Callable[[CapturedFrame], None]:
         def put(frame: CapturedFrame) -> None:
@@ -432,6 +399,14 @@ class StreamWorker:
             audit.write(json.dumps(_record(self._out_count, out, pts, source)) + "\n")
         self._out_count += 1
         self.stats.frames_out += 1
+
+
+def _to_sinks(runners: list[SinkRunner]) -> Callable[[AudioBlock], None]:
+    def deliver(block: AudioBlock) -> None:
+        for runner in runners:
+            runner.put_audio(block)
+
+    return deliver
 
 
 def fit_within(rgb: RGBImage, size: tuple[int, int]) -> RGBImage:

@@ -36,6 +36,7 @@
       mode: el.mode.value,
       color: el.color.value,
       audio: el.audio.value,
+      voice: el.voice.value === "none" ? null : el.voice.value,
     });
   }
 
@@ -71,7 +72,7 @@
     else { el.camera.value = ""; el.url.value = stream.source; }
     el.size.value = o.size; el.record.checked = o.record; el.segment_s.value = o.segment_s;
     el.push.value = o.push || ""; el.preview.checked = o.preview; el.mode.value = o.mode;
-    el.color.value = o.color; el.audio.value = o.audio;
+    el.color.value = o.color; el.audio.value = o.audio; el.voice.value = o.voice || "none";
     document.getElementById("save").textContent = "Save stream";
     document.getElementById("cancel-edit").hidden = false;
   }
