@@ -127,9 +127,8 @@ class LiveStream:
         if worker is None:
             return "starting"
         reader: Any = worker.reader
-        if getattr(reader, "retry_in", None) is not None or (
-            getattr(reader, "last_error", None) and worker.stats.frames_in == 0
-        ):
+        # the reader clears its last error with every frame: while one is set, nothing comes
+        if getattr(reader, "retry_in", None) is not None or getattr(reader, "last_error", None):
             return "retrying"
         return "running" if worker.stats.frames_out else "connecting"
 
