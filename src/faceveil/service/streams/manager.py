@@ -33,7 +33,7 @@ from faceveil.service.uploads import JobFiles
 from faceveil.stream.audio import voice_filter
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, LiveConfig
 from faceveil.stream.mjpeg import PreviewSink
-from faceveil.stream.safety import SourceSpec, check_url, parse_source, redact, redact_in
+from faceveil.stream.safety import SourceSpec, check_url, parse_source, redact_in
 from faceveil.stream.sinks import EncoderConfig, FileSink, OutputSpec, PushSink, Sink, parse_output
 from faceveil.stream.sources import SourceConfig
 from faceveil.stream.stats import percentile
@@ -398,7 +398,3 @@ class StreamManager:
             )
             gone.append(path.name)
         return gone
-
-    def display_source(self, record: StreamRecord) -> str:
-        """The source as shown: any password replaced by ``***``."""
-        return redact(record.source)
