@@ -18,7 +18,8 @@ and with sound (a tone in AAC, decoded, carried through the audio path and encod
 each recording): 1, 2, 3... streams run side by side (one shared model, as in the web app) until
 one of them falls short. The reference is one 640x480 stream without sound in the same run: each
 row gives its CPU per frame as a ratio to it. On a shared machine the counts move with the load
-the others put on it.
+the others put on it; ``cpu_estimate_streams`` says how many streams the CPU time per anonymized
+frame would allow on all the machine's cores (an upper estimate that the load does not move).
 """
 
 from __future__ import annotations
@@ -152,12 +153,17 @@ def run_many(
             }
         )
     frames = sum(r["frames_in"] for r in rows)
+    out_frames = sum(w.stats.frames_out for w in workers)
+    cpu_per_out = cpu * 1000 / max(1, out_frames)
     return {
         "streams": count,
         "worst_fps": round(min(r["sustained_fps"] for r in rows), 2),
         "worst_delivered_ms_p95": round(max(r["delivered_ms_p95"] for r in rows), 1),
         "audio_s_min": round(min(r["audio_s"] for r in rows), 2),
         "cpu_ms_per_frame": round(cpu * 1000 / max(1, frames), 2),
+        # what the CPU time says, whatever the others on a shared machine take: streams of 25 fps
+        # that this machine's cores could carry if they were all ours (an upper estimate)
+        "cpu_estimate_streams": round((os.cpu_count() or 1) * 1000 / (cpu_per_out * TARGET_FPS), 2),
     }
 
 
