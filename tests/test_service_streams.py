@@ -24,6 +24,7 @@ from PIL import Image
 
 from av_support import publish, sync
 from faceveil.service.app import create_app
+from faceveil.service.streams.recordings import list_cameras
 from service_support import FACE, error_code, fake_detectors, free_port, settings, wait_for
 
 pytestmark = pytest.mark.quality
@@ -81,8 +82,11 @@ def test_sources_are_checked_private_ones_only_through_the_allow_list(tmp_path: 
             json={"name": "x", "source": "rtsp://93.184.216.34/cam", "record": False, "preview": False},
         )
         assert response.status_code == 422 and "at least one of" in response.json()["error"]["message"]
-        assert client.get("/api/v1/streams/cameras").json()["cameras"] == []
         assert client.get("/streams").status_code == 200
+    fake_dev = tmp_path / "dev"
+    fake_dev.mkdir()
+    (fake_dev / "video0").write_bytes(b"")  # a plain file named like a camera is not one
+    assert list_cameras(fake_dev) == []
 
 
 def test_stream_previews_records_with_sound_and_starts_again_after_a_restart(
