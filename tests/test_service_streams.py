@@ -244,3 +244,16 @@ def test_a_push_carries_the_sound_and_its_stream_key_is_not_shown(
     pairs, sound_s, video_s = sync(pushed, rate=25.0)
     assert pairs and all(abs(offset) <= 0.040 for _, offset in pairs), pairs
     assert sound_s >= video_s - 0.1
+
+
+def test_gpu_load_comes_from_nvidia_smi_where_there_is_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from faceveil.service.streams.manager import gpu_percent
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert gpu_percent() is None  # no GPU tool: no figure
+    tool = tmp_path / "nvidia-smi"
+    tool.write_text("#!/bin/sh\nprintf '12\\n57\\n'\n")
+    tool.chmod(0o755)
+    assert gpu_percent() == 57.0

@@ -131,6 +131,7 @@ def list_streams(state: State, caller: Caller) -> StreamList:
             cpus=os.cpu_count() or 1,
             cpu_percent=manager.cpu_percent,
             load_1m=None if load is None else round(load, 2),
+            gpu_percent=manager.gpu_percent,
             running=manager.running_count(),
             max_streams=manager.settings.max_streams,
         ),

@@ -99,6 +99,28 @@ class _Meter:
         return round((f1 - f0) / (t1 - t0), 1) if t1 > t0 else None
 
 
+def gpu_percent() -> float | None:
+    """The busiest GPU's load (NVIDIA's ``nvidia-smi``, where one is installed), else None."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return None
+    try:
+        done = subprocess.run(
+            [tool, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=2.0,
+            check=True,
+        )
+        values = [float(v) for v in done.stdout.split() if v.replace(".", "", 1).isdigit()]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return max(values) if values else None
+
+
 class LiveStream:
     """One running stream: its thread, worker, sinks and figures."""
 
@@ -169,6 +191,7 @@ class StreamManager:
         self.detector_factory = detector_factory
         self.live: dict[str, LiveStream] = {}
         self.cpu_percent = 0.0
+        self.gpu_percent: float | None = None
         self._models: dict[AnonymizerConfig, Anonymizer] = {}
         self._models_lock = threading.Lock()
         self._lock = threading.RLock()
@@ -357,6 +380,7 @@ class StreamManager:
             cpus = os.cpu_count() or 1
             self.cpu_percent = round(100.0 * (cpu - last_cpu) / max(1e-6, now - last_wall) / cpus, 1)
             last_wall, last_cpu = now, cpu
+            self.gpu_percent = gpu_percent() if self.running_count() else None
             with self._lock:
                 streams = list(self.live.values())
             for stream in streams:
