@@ -64,7 +64,17 @@ class SoundPath:
         self._thread.start()
 
     def put(self, block: AudioBlock | None) -> None:
-        """One decoded block from the reader (never blocks; None: the end)."""
+        """One decoded block from the reader (never blocks; None: the end).
+
+        An empty block (the source has sound, with this many channels) goes to the outputs at
+        once, from the reader's thread, so that they know of the sound before the first picture.
+        """
+        if block is not None and not len(block.samples):
+            try:
+                self.deliver(block)
+            except StreamError as exc:
+                log.warning("%s: sound: %s", self.name, exc)
+            return
         with self._ready:
             self._items.append(block)
             self._ready.notify()
@@ -97,8 +107,6 @@ class SoundPath:
             channels = int(block.samples.shape[1])
             made = None if self.factory is None else self.factory(AUDIO_RATE, channels)
             self.audio = FilteredAudio(made, channels)
-        if not len(block.samples):
-            return [block]  # announces the channels to the outputs
         out = self.audio.push(block)
         self.stats.audio_filter_failures = self.audio.failures
         return out

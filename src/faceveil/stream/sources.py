@@ -165,6 +165,8 @@ def demux(container: Any, audio: bool = True) -> Iterator[tuple[str, Any, float 
     sound = container.streams.audio[0] if audio and container.streams.audio else None
     streams = (stream,) if sound is None else (stream, sound)
     resample = None if sound is None else _Resampler(sound)
+    if resample is not None:  # tell the outputs about the sound before the first picture
+        yield "audio", np.zeros((0, resample.channels), np.float32), None
     for packet in container.demux(*streams):
         if sound is not None and packet.stream.index == sound.index:
             assert resample is not None
