@@ -107,7 +107,7 @@ def main() -> int:
                     }
                 )
                 print(
-                    f"{height}p  {name:<32} {frames / seconds:7.2f} fps  ({seconds:.1f} s, {peak:.0f} MB peak)",
+                    f"{height}p  {name:<32} {frames / seconds:7.2f} fps  ({seconds:.1f} s, {peak:.0f} MB)",
                     flush=True,
                 )
     reference = {r["height"]: r["fps"] for r in rows if r["configuration"].startswith("deface")}

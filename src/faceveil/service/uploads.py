@@ -87,9 +87,10 @@ class JobFiles:
         return [p.name for p in self.root.iterdir() if p.is_dir() and p.name not in known]
 
     def usage(self) -> int:
-        """Bytes used by all job folders."""
+        """Bytes used by all job folders and the live streams' recordings (one quota for both)."""
         total = 0
-        for dirpath, _, names in os.walk(self.root):
+        walks = [os.walk(self.root), os.walk(self.root.parent / "streams")]
+        for dirpath, _, names in (entry for walk in walks for entry in walk):
             for name in names:
                 with suppress(OSError):
                     total += (Path(dirpath) / name).lstat().st_size
