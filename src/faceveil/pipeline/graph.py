@@ -14,9 +14,11 @@ renamed together only when everything succeeded, so a failed or cancelled job le
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -245,6 +247,7 @@ def render_file(
         finish: see :data:`Finish` (a manifest is written this way).
         stop, progress, queue_size, counts: as for :func:`run_graph`.
     """
+    frames_from_mmap()
     source, target = Path(source), Path(target)
     fmt = output_format(target)
     if output.encryption is not None:
@@ -305,6 +308,24 @@ def render_file(
         for path in temps.values():
             with suppress(FileNotFoundError):
                 path.unlink()
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
+_frames_from_mmap = False
+
+
+def frames_from_mmap() -> None:
+    """Have glibc serve allocations of 1 MB and more (frames) from ``mmap``, once per process.
+
+    By default glibc raises that threshold as big buffers are freed and then keeps freed frames
+    in its heap; a video job's peak memory was about 25 MB higher for it. Elsewhere a no-op.
+    """
+    global _frames_from_mmap
+    if _frames_from_mmap or not sys.platform.startswith("linux"):
+        return
+    _frames_from_mmap = True
+    with suppress(OSError, AttributeError):  # not glibc (musl): keep its own policy
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, 1 << 20)
 
 
 def temp_output_path(target: Path) -> Path:
