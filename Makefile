@@ -70,6 +70,7 @@ clean:
 	.bench/deface/bin/pip install --quiet "deface==1.5.0" "onnxruntime>=1.19,<1.24" "onnx>=1.16,<1.20"
 
 bench-video: env .bench/deface/bin/deface
+	$(VENV)/bin/python benchmarks/video_stages.py
 	$(VENV)/bin/python benchmarks/video_bench.py
 
 bench-start: env .bench/deface/bin/deface
