@@ -85,6 +85,8 @@ def ray_cluster() -> Iterator[str]:
         _wait_for_nodes(ray, address, 2, env)
         yield address
     finally:
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            sys.modules["ray"].shutdown()  # this process joined the cluster as a driver
         for node in reversed(nodes):
             node.terminate()
         for node in reversed(nodes):

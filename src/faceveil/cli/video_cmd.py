@@ -12,12 +12,14 @@ from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
 from faceveil.cli.inputs import Job, beside, plan
 from faceveil.cli.options import (
+    add_cluster_options,
     add_compliance_options,
     add_detector_options,
     add_mask_options,
     add_target_options,
     add_watermark_options,
     anonymizer_config,
+    cluster_config,
     encryption_key,
     manifest_options,
 )
@@ -94,6 +96,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_target_options(parser)
     add_watermark_options(parser)
     add_compliance_options(parser, encrypt=True)
+    add_cluster_options(parser, segments=True)
     parser.set_defaults(handler=run_video)
 
 
@@ -135,7 +138,8 @@ def run_video(args: argparse.Namespace) -> int:
         for job in jobs:  # before any model is loaded or any job runs
             if job.target is not None:
                 check_encryptable(job.target)
-    anonymizer = Anonymizer(config.anonymizer)
+    cluster = cluster_config(args)
+    anonymizer = Anonymizer(config.anonymizer) if cluster is None else None  # workers load their own
     failed = 0
     for job in jobs:
         try:
@@ -156,7 +160,7 @@ def run_video(args: argparse.Namespace) -> int:
 def _run_one(
     args: argparse.Namespace,
     config: VideoJobConfig,
-    anonymizer: Anonymizer,
+    anonymizer: Anonymizer | None,
     job: Job,
     manifest: ManifestOptions | None,
     several: bool,
@@ -174,9 +178,14 @@ def _run_one(
         if manifest is not None:
             path = beside(args.manifest, job, args.output, several, ".manifest.json")
             manifest = ManifestOptions(path or manifest.path, manifest.signing_key)
-        return VideoJob(config, anonymizer, progress).run(
-            job.source, job.target, _regions_path(args, job, several), manifest
-        )
+        regions = _regions_path(args, job, several)
+        if anonymizer is None:
+            from faceveil.cluster.video_job import ClusterVideoJob
+
+            return ClusterVideoJob(config, cluster_config(args), progress).run(
+                job.source, job.target, regions, manifest
+            )
+        return VideoJob(config, anonymizer, progress).run(job.source, job.target, regions, manifest)
     finally:
         if bar is not None:
             bar.close()

@@ -89,6 +89,8 @@ class SegmentWorker(WorkerBase):
     def part(self, number: int, offset: int, size: int) -> bytes:
         """``size`` bytes at ``offset`` of the rendered segment ``number``; the last read removes it."""
         path = self.folder / f"segment-{number}.part"
+        if not path.is_file():  # this actor was restarted since it rendered the segment
+            raise SegmentLostError(f"segment {number} is no longer on its worker")
         with open(path, "rb") as handle:
             handle.seek(offset)
             data = handle.read(size)
@@ -97,12 +99,17 @@ class SegmentWorker(WorkerBase):
         return data
 
 
+class SegmentLostError(ClusterError):
+    """A rendered segment vanished with its worker before it was fetched: it is rendered again."""
+
+
 @dataclass
 class ClusterReport(VideoReport):
     """A video report with where the segments ran."""
 
     segments: int = 0
     nodes: set[str] = field(default_factory=set)
+    retries: int = 0  # work the driver ran again (Ray's own task retries are not counted)
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready summary (with the segment and node counts)."""
@@ -307,6 +314,7 @@ class _Driver:
             else:
                 self._fetch(index, work, self.ray.get(ref))
         except self.errors as exc:
+            self.report.retries += 1
             work.attempts += 1
             if work.attempts > self.job.cluster.retries:
                 raise ClusterError(
@@ -314,7 +322,11 @@ class _Driver:
                 ) from None
             (self.ready if work.kind == "render" else self.queue).appendleft(work)
         except self.ray.exceptions.RayTaskError as exc:
-            raise unwrap(self.ray, exc) from None
+            cause = unwrap(self.ray, exc)
+            if not isinstance(cause, SegmentLostError):
+                raise cause from None
+            self.report.retries += 1
+            self.ready.appendleft(work)
 
     def _scanned(self, scan: SegmentScan) -> None:
         self.scans[scan.number] = scan
