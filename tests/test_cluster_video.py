@@ -17,6 +17,7 @@ from typing import Any
 
 import av
 import numpy as np
+import numpy.typing as npt
 import pytest
 from PIL import Image
 
@@ -25,7 +26,7 @@ from faceveil.cli.main import main
 from faceveil.cluster.join import join_segments
 from faceveil.cluster.plan import plan_segments
 from faceveil.cluster.ray_backend import ClusterConfig
-from faceveil.cluster.segments import Tracking, audit_record, render_segment, scan_segment
+from faceveil.cluster.segments import FrameRegions, Tracking, audit_record, render_segment, scan_segment
 from faceveil.cluster.video_job import ClusterVideoJob
 from faceveil.config import AnonymizerConfig
 from faceveil.core.detections import Detections
@@ -36,6 +37,7 @@ from faceveil.media.video_io import open_input, probe
 from faceveil.pipeline.video import VideoJob, VideoJobConfig
 
 RATE = 25
+RGBImage = npt.NDArray[np.uint8]
 HAMILTON = "face_recognition_short_hamilton_clip.mp4"  # 640x360, 275 frames, AAC, 6 keyframes
 
 
@@ -43,18 +45,18 @@ HAMILTON = "face_recognition_short_hamilton_clip.mp4"  # 640x360, 275 frames, AA
 # synthetic input
 
 
-def _coded_picture(index: int, width: int = 96, height: int = 64) -> np.ndarray:
+def _coded_picture(index: int, width: int = 96, height: int = 64) -> RGBImage:
     rgb = np.full((height, width, 3), 90, np.uint8)
     rgb[:, :, 2] = (np.arange(width) * 2 % 200)[None, :]
     rgb[:16, :16] = 2 * index % 250  # the frame index, readable after lossy coding
     return rgb
 
 
-def _index_of(rgb: np.ndarray) -> int:
+def _index_of(rgb: RGBImage) -> int:
     return round(float(rgb[2:14, 2:14].mean()) / 2)
 
 
-def _moving_face(rgb: np.ndarray) -> Detections:
+def _moving_face(rgb: RGBImage) -> Detections:
     """A face that drifts right; the detector misses it on two frames of every seven."""
     index = _index_of(rgb)
     if index % 7 in (3, 4):
@@ -98,9 +100,11 @@ def describe(path: Path) -> dict[str, Any]:
         size = (stream.codec_context.width, stream.codec_context.height)
     with av.open(str(path)) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
-        seconds = float(audio.duration * audio.time_base) if audio is not None and audio.duration else None
+        seconds = None
+        if audio is not None and audio.duration and audio.time_base:
+            seconds = float(audio.duration * audio.time_base)
     digest = hashlib.sha256(b"".join(f.to_ndarray(format="rgb24").tobytes() for f in frames)).hexdigest()
-    times = [Fraction(f.pts) * Fraction(f.time_base) for f in frames]
+    times = [Fraction(f.pts or 0) * Fraction(f.time_base or 0) for f in frames]
     return {"frames": len(frames), "times": times, "size": size, "audio": seconds, "pixels": digest}
 
 
@@ -108,13 +112,15 @@ def fake_anonymizer() -> Anonymizer:
     return Anonymizer(AnonymizerConfig(), detector=FakeDetector(_moving_face))
 
 
-def run_segments_here(source: Path, target: Path, regions: Path, config: VideoJobConfig, seconds: float) -> int:
+def run_segments_here(
+    source: Path, target: Path, regions: Path, config: VideoJobConfig, seconds: float
+) -> int:
     """The segment path without Ray: scan each segment, track in order, render, join."""
     anonymizer = fake_anonymizer()
     plan = plan_segments(source, seconds)
     with open_input(source) as container:
         info = probe(container)
-    tracking, final = Tracking(config), {}
+    tracking, final = Tracking(config), dict[int, FrameRegions]()
     for segment in plan.segments:
         final.update(tracking.push(scan_segment(source, segment, config, anonymizer)))
     final.update(tracking.flush())
@@ -284,6 +290,7 @@ def test_cluster_worker_killed_mid_job(shared_data: Path, tmp_path: Path, ray_cl
     thread.join(600)
     assert not thread.is_alive() and not errors, errors
     assert time.monotonic() > killed_at
+    assert job.report is not None and job.report.restarts + job.report.retries >= 1
     assert regions.read_bytes() == calm_regions.read_bytes()
     assert describe(out) == describe(calm)
     assert out.read_bytes() == calm.read_bytes()

@@ -14,6 +14,7 @@ from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
 from faceveil.cli.inputs import Job, beside, plan
 from faceveil.cli.options import (
+    add_cluster_options,
     add_compliance_options,
     add_detector_options,
     add_io_options,
@@ -21,6 +22,7 @@ from faceveil.cli.options import (
     add_target_options,
     add_watermark_options,
     anonymizer_config,
+    cluster_config,
     io_config,
     manifest_options,
 )
@@ -31,6 +33,8 @@ from faceveil.pipeline.photo import PhotoProcessor, PhotoReport
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from faceveil.cluster.photos import ClusterPhotoBatch
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epilog: str) -> None:
@@ -58,6 +62,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_watermark_options(image)
     add_compliance_options(image, encrypt=False)
     _add_batch_options(image)
+    add_cluster_options(image, segments=False)
     image.set_defaults(handler=run_image)
 
     detect = commands.add_parser(
@@ -110,13 +115,27 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
         extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"no photos found in the inputs (looked for {extensions})")
     manifest = manifest_options(args) if hasattr(args, "manifest") else None
-    processor = PhotoProcessor(Anonymizer(anonymizer_config(args)), io_config(args))
+    cluster = cluster_config(args)
+    if cluster is not None and (in_place or manifest is not None):
+        raise ConfigError(
+            "--cluster writes to -o/--output; it cannot be combined with --in-place or --manifest"
+        )
+    batch = None
+    if cluster is None:
+        processor = PhotoProcessor(Anonymizer(anonymizer_config(args)), io_config(args))
     failed = faces = 0
     with ExitStack() as stack:
         sink = _open_json(stack, args.json)
         bar = _progress(stack, len(jobs), args.quiet)
         output = getattr(args, "output", None)
-        for report in _reports(processor, jobs, args.workers, in_place, manifest, output):
+        if cluster is None:
+            reports = _reports(processor, jobs, args.workers, in_place, manifest, output)
+        else:
+            from faceveil.cluster.photos import ClusterPhotoBatch
+
+            batch = ClusterPhotoBatch(anonymizer_config(args), io_config(args), cluster)
+            reports = _cluster_reports(batch, jobs)
+        for report in reports:
             if sink is not None:
                 sink.write(json.dumps(report.to_json()) + "\n")
                 sink.flush()
@@ -129,7 +148,11 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
                 bar.update(1)
     if not args.quiet:
         done = len(jobs) - failed
-        print(f"faceveil: {done} of {len(jobs)} photos done, {faces} faces, {failed} failed", file=sys.stderr)
+        skipped = f", {batch.skipped} already done (skipped)" if batch is not None else ""
+        print(
+            f"faceveil: {done} of {len(jobs)} photos done, {faces} faces, {failed} failed{skipped}",
+            file=sys.stderr,
+        )
     return exit_codes.INPUT_FAILED if failed else exit_codes.OK
 
 
@@ -157,6 +180,17 @@ def _reports(
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="faceveil-photo") as pool:
         yield from pool.map(one, jobs)
+
+
+def _cluster_reports(batch: ClusterPhotoBatch, jobs: list[Job]) -> Iterator[PhotoReport]:
+    """Reports in the order photos complete on the cluster (jobs with a problem first)."""
+    ready = []
+    for job in jobs:
+        if job.problem is not None or job.target is None:
+            yield PhotoReport(str(job.source), error=InputError(job.problem or "no output path"))
+        else:
+            ready.append((job.source, job.target))
+    yield from batch.run(ready)
 
 
 def _open_json(stack: ExitStack, path: str | None) -> IO[str] | None:

@@ -110,10 +110,12 @@ class ClusterReport(VideoReport):
     segments: int = 0
     nodes: set[str] = field(default_factory=set)
     retries: int = 0  # work the driver ran again (Ray's own task retries are not counted)
+    restarts: int = 0  # workers whose process died during the job and was started again
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready summary (with the segment and node counts)."""
-        return {**super().to_json(), "segments": self.segments, "nodes": len(self.nodes)}
+        extra = {"segments": self.segments, "nodes": len(self.nodes), "restarts": self.restarts}
+        return {**super().to_json(), **extra}
 
 
 @dataclass
@@ -266,10 +268,16 @@ class _Driver:
         self.chunks = put_file(ray, self.source, cluster.chunk_bytes)
         self.actors = [actor.remote(self.job.config, self.job.detector) for _ in range(count)]
         try:
+            pids = self._pids()
             self._loop()
+            self.report.restarts = sum(1 for a, b in zip(pids, self._pids(), strict=True) if a != b)
         finally:
             self._shutdown()
         return [self.files[s.number] for s in self.plan.segments]
+
+    def _pids(self) -> list[int]:
+        """Each actor's process id (a restarted actor has a new one)."""
+        return [int(where[1]) for where in self.ray.get([a.where.remote() for a in self.actors])]
 
     def _shutdown(self) -> None:
         """Each actor removes its folder, then it is stopped; the input leaves the object store."""
