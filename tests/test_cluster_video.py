@@ -242,7 +242,7 @@ def test_cluster_youtube_faces_with_joins_inside_tracks(
     truth = _ytf_joined(shared_data, video)
     plan = plan_segments(video, 1.0)
     assert len(plan) >= 20  # joins every 25 frames: many fall inside a face track
-    one, one_regions, out, regions = _single_and_cluster(video, tmp_path, ray_cluster, "1.0", [])
+    _, one_regions, out, regions = _single_and_cluster(video, tmp_path, ray_cluster, "1.0", [])
     score = score_track(truth, load_regions(regions), 320, 240)
     assert score.share >= 0.99 and score.longest_miss_run <= 1
     assert regions.read_text() == one_regions.read_text()
