@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -19,8 +20,11 @@ from faceveil.service.schemas import VideoOptions
 from faceveil.service.uploads import MANIFEST_NAME, JobFiles
 
 if TYPE_CHECKING:
+    from faceveil.cluster.ray_backend import ClusterConfig
+    from faceveil.cluster.video_job import ClusterVideoJob
     from faceveil.compliance.keys import EncryptionKey, SigningKey
     from faceveil.detection.base import Detector
+    from faceveil.service.settings import ServiceSettings
 
 log = logging.getLogger("faceveil.service.jobs")
 
@@ -63,13 +67,19 @@ class VideoRunner:
         keys: the server's encryption and signing keys.
         detector_factory: builds the detector of a preset name (tests pass a fake); None builds
             the real one from the job's options.
+        cluster: run every job split into segments on this Ray cluster (``FACEVEIL_RAY_ADDRESS``);
+            progress, cancel and retry work as for a local job.
     """
 
     def __init__(
-        self, keys: ComplianceKeys | None = None, detector_factory: Callable[[str], Detector] | None = None
+        self,
+        keys: ComplianceKeys | None = None,
+        detector_factory: Callable[[str], Detector] | None = None,
+        cluster: ClusterConfig | None = None,
     ) -> None:
         self.keys = keys or ComplianceKeys()
         self.detector_factory = detector_factory
+        self.cluster = cluster
 
     def __call__(
         self, job: JobRecord, source: str, target: str, progress: JobProgress, cancel: threading.Event
@@ -82,12 +92,33 @@ class VideoRunner:
         if options.encrypt and self.keys.encryption is None:
             raise ConfigError("this server has no encryption key (FACEVEIL_ENCRYPTION_KEY_FILE)")
         config = options.job_config(self.keys.encryption)
-        detector = None if self.detector_factory is None else self.detector_factory(options.preset)
-        video = VideoJob(config, Anonymizer(config.anonymizer, detector=detector), cancel=cancel)
+        video: VideoJob | ClusterVideoJob
+        if self.cluster is not None:
+            from faceveil.cluster.video_job import ClusterVideoJob
+
+            factory = self.detector_factory
+            build = None if factory is None else functools.partial(factory, options.preset)
+            video = ClusterVideoJob(config, self.cluster, cancel=cancel, detector=build)
+        else:
+            detector = None if self.detector_factory is None else self.detector_factory(options.preset)
+            video = VideoJob(config, Anonymizer(config.anonymizer, detector=detector), cancel=cancel)
         video.progress = lambda done, total: progress(done, total, video.faces_so_far)
         manifest = ManifestOptions(Path(target).with_name(MANIFEST_NAME), self.keys.signing)
         report = video.run(source, target, manifest=manifest)
         return report.faces, report.tracks
+
+
+def cluster_settings(settings: ServiceSettings) -> ClusterConfig | None:
+    """The cluster the server's video jobs run on (``FACEVEIL_RAY_ADDRESS``), or None."""
+    if settings.ray_address is None:
+        return None
+    from faceveil.cluster.ray_backend import ClusterConfig
+
+    return ClusterConfig(
+        address=settings.ray_address,
+        workers=settings.ray_workers,
+        segment_seconds=settings.ray_segment_seconds,
+    )
 
 
 class WorkerPool:
