@@ -64,7 +64,7 @@ bench-stream: env
 bench-pose: env
 	$(VENV)/bin/python benchmarks/pose_bench.py
 
-bench-cluster: env-ray
+bench-cluster: env-ray sysdeps
 	$(VENV)/bin/python benchmarks/cluster_bench.py
 
 eval: env

@@ -65,7 +65,7 @@ def ray_cluster() -> Iterator[str]:
         pytest.fail("Ray is not installed in the test environment (make env-ray)", pytrace=False)
     port = _free_port()
     address = f"127.0.0.1:{port}"
-    temp = tempfile.mkdtemp(prefix="fvray-", dir="/tmp")  # short: Ray's socket paths are limited
+    temp = tempfile.mkdtemp(prefix="fvray-")  # a short path: Ray's socket paths are limited
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     common = ["--block", "--num-cpus", "1", "--object-store-memory", str(200 * 1024 * 1024)]
     common += ["--disable-usage-stats", "--temp-dir", temp]
