@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -129,12 +129,42 @@ def scan_segment(
 ) -> SegmentScan:
     """Detect faces on the frames of ``segment`` that a single run detects on."""
     container = open_input(source)
+    step = _ScanStep(config, anonymizer)
     try:
         info = probe(container)
-        frames = [_scan(item, config, anonymizer) for item in segment_items(container, info, segment)]
+        items = segment_items(container, info, segment)
+        # the stage graph decodes in its own thread while this one detects; nothing is encoded
+        run_graph(container, info, cast(VideoSink, _NoSink()), step, audio=False, items=items)
     finally:
         container.close()
-    return SegmentScan(segment.number, tuple(frames))
+    return SegmentScan(segment.number, tuple(step.frames))
+
+
+class _NoSink:
+    """The scan's sink: it never receives a frame (the scan step renders none)."""
+
+    def write(self, frame: Frame, rgb: Any) -> None:
+        raise AssertionError("the scan writes no frame")  # pragma: no cover
+
+    def write_audio(self, packet: Any) -> None:
+        """No audio is read by a scan."""
+
+
+class _ScanStep:
+    """A :class:`faceveil.pipeline.graph.FrameStep` that only detects, and keeps what it found."""
+
+    def __init__(self, config: VideoJobConfig, anonymizer: Anonymizer) -> None:
+        self.config, self.anonymizer = config, anonymizer
+        self.frames: list[FrameScan] = []
+
+    def push(self, item: DecodedFrame) -> list[Rendered]:
+        """Detect on ``item`` (when a single run would); nothing is rendered."""
+        self.frames.append(_scan(item, self.config, self.anonymizer))
+        return []
+
+    def flush(self) -> list[Rendered]:
+        """Nothing is held back."""
+        return []
 
 
 def _scan(item: DecodedFrame, config: VideoJobConfig, anonymizer: Anonymizer) -> FrameScan:

@@ -265,24 +265,31 @@ class _Driver:
             max_restarts=-1,
             max_task_retries=cluster.retries,
         )
-        self.chunks = put_file(ray, self.source, cluster.chunk_bytes)
+        # the actors start (and load their models) while the input goes into the object store
         self.actors = [actor.remote(self.job.config, self.job.detector) for _ in range(count)]
+        self.chunks: list[Any] = []
+        finished = False
         try:
+            self.chunks = put_file(ray, self.source, cluster.chunk_bytes)
             pids = self._pids()
             self._loop()
             self.report.restarts = sum(1 for a, b in zip(pids, self._pids(), strict=True) if a != b)
+            finished = True
         finally:
-            self._shutdown()
+            self._shutdown(wait_s=30 if finished else 2)
         return [self.files[s.number] for s in self.plan.segments]
 
     def _pids(self) -> list[int]:
         """Each actor's process id (a restarted actor has a new one)."""
         return [int(where[1]) for where in self.ray.get([a.where.remote() for a in self.actors])]
 
-    def _shutdown(self) -> None:
-        """Each actor removes its folder, then it is stopped; the input leaves the object store."""
+    def _shutdown(self, wait_s: float) -> None:
+        """Each actor removes its folder, then it is stopped; the input leaves the object store.
+
+        After a failure or a cancel, an actor still busy is stopped at once; its folder is then
+        removed by the next faceveil worker that starts on its node."""
         closing = [actor.close.remote() for actor in self.actors]
-        self.ray.wait(closing, num_returns=len(closing), timeout=30)
+        self.ray.wait(closing, num_returns=len(closing), timeout=wait_s)
         for actor in self.actors:
             self.ray.kill(actor)
         self.chunks = []  # the driver owns the chunks: dropping the references frees them
