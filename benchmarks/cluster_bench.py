@@ -7,8 +7,9 @@
    single-process run (the reference), then on a local Ray cluster with 1 and with 2 workers.
    Reported as ratios against the plain run: ``overhead`` is the 1-worker cluster time over the
    plain time (the target is <= 1.15), ``speedup_2`` the plain time over the 2-worker time. The
-   serial share (planning, tracking, joining, start-up) is estimated from the two and used to
-   predict 8 and 32 workers (Amdahl's law; the machine's cores bound what this run can show).
+   serial share (planning, start-up, tracking, transfers, joining: the 1-worker run's time
+   less the time its worker spent on segments) predicts 8 and 32 workers by Amdahl's law, for
+   an input with at least that many segments (this machine's cores bound what it can show).
 2. One hour of 1080p (synthetic: FFmpeg's ``testsrc`` at a tiny bitrate, one minute encoded and
    looped by stream copy): the planner's segment count and time (demux only), and the time to
    join the hour's segments (remux; the segments are cut from the file by stream copy, so no
@@ -122,17 +123,18 @@ def bench_throughput(video: Path, folder: Path, segment_seconds: float) -> dict[
             cluster = ClusterConfig(workers=workers, segment_seconds=segment_seconds)
             start = time.perf_counter()
             report = ClusterVideoJob(config, cluster).run(video, folder / f"cluster{workers}.mp4")
-            runs[workers] = (time.perf_counter() - start, report.segments)
+            runs[workers] = (time.perf_counter() - start, report.segments, report.work_s)
     finally:
         ray.shutdown()
     one, two = runs[1][0], runs[2][0]
-    # Amdahl from two points: t(n) = serial + parallel / n
-    parallel = max(2 * (one - two), 1e-9)
-    serial = max(one - parallel, 0.0)
+    # Amdahl's law from the 1-worker run: t(n) = serial + work / n, where work is the time the
+    # worker spent on segments and serial the rest (planning, start-up, tracking, transfers, join)
+    work = min(runs[1][2], one)
+    serial = one - work
     share = serial / one
 
     def predicted(n: int) -> float:
-        return round(plain_s / (serial + parallel / n), 2)
+        return round(plain_s / (serial + work / n), 2)
 
     return {
         "input": f"{video.name} ({plain.frames} frames)",

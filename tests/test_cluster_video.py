@@ -245,3 +245,28 @@ def test_cluster_worker_killed_mid_job(shared_data: Path, tmp_path: Path, ray_cl
     assert regions.read_bytes() == calm_regions.read_bytes()
     assert describe(out) == describe(calm)
     assert out.read_bytes() == calm.read_bytes()
+
+
+def _decoded(path: Path, options: dict[str, str]) -> list[bytes]:
+    with av.open(str(path), options=options) as container:
+        return [f.to_ndarray(format="rgb24").tobytes() for f in container.decode(video=0)]
+
+
+def test_joined_output_is_encrypted_at_the_join(tmp_path: Path) -> None:
+    """With --encrypt the join writes CENC: the key decodes the same frames as a plain join."""
+    from faceveil.compliance.keys import new_encryption_key
+    from faceveil.media.video_io import VideoOutputConfig
+
+    key = new_encryption_key()
+    video = make_video(tmp_path / "in.mp4", frames=60, keyint=10)
+    plain = VideoJobConfig(anonymizer=AnonymizerConfig())
+    locked = VideoJobConfig(anonymizer=AnonymizerConfig(), output=VideoOutputConfig(encryption=key))
+    run_segments_here(video, tmp_path / "plain.mp4", tmp_path / "plain.jsonl", plain, 1.0)
+    run_segments_here(video, tmp_path / "locked.mp4", tmp_path / "locked.jsonl", locked, 1.0)
+    frames = _decoded(tmp_path / "plain.mp4", {})
+    assert _decoded(tmp_path / "locked.mp4", key.demuxer_options()) == frames and len(frames) == 60
+    try:
+        without = _decoded(tmp_path / "locked.mp4", {})
+    except av.error.InvalidDataError:
+        without = []
+    assert without != frames

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -272,10 +272,8 @@ def render_segment(
     try:
         info = probe(container)
         fmt = (SEGMENT_MUXER, *output_format(Path(f"segment{suffix}"))[1:])
-        output = config.output
-        from dataclasses import replace
-
-        sink = VideoSink(Path(target), fmt, info, None, replace(output, audio="drop", encryption=None))
+        output = replace(config.output, audio="drop", encryption=None)  # both come with the join
+        sink = VideoSink(Path(target), fmt, info, None, output)
         no_b_frames(sink)
         try:
             counts = run_graph(

@@ -111,6 +111,7 @@ class ClusterReport(VideoReport):
     nodes: set[str] = field(default_factory=set)
     retries: int = 0  # work the driver ran again (Ray's own task retries are not counted)
     restarts: int = 0  # workers whose process died during the job and was started again
+    work_s: float = 0.0  # time the workers spent on scans and renders, added up
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready summary (with the segment and node counts)."""
@@ -123,6 +124,7 @@ class _Work:
     kind: str  # "scan" or "render"
     segment: Segment
     attempts: int = 0
+    submitted: float = 0.0
 
 
 class ClusterVideoJob:
@@ -314,12 +316,14 @@ class _Driver:
                 work = self.ready.popleft() if self.ready else self.queue.popleft()
                 index = idle.pop()
                 running[self._submit(self.actors[index], work)] = (index, work)
+                work.submitted = time.perf_counter()
             if not running:
                 raise ClusterError("internal: no work can start")  # pragma: no cover
             finished, _ = self.ray.wait(list(running), num_returns=1, timeout=0.2)
             for ref in finished:
                 index, work = running.pop(ref)
                 idle.append(index)
+                self.report.work_s += time.perf_counter() - work.submitted
                 self._finish(index, work, ref)
 
     def _finish(self, index: int, work: _Work, ref: Any) -> None:
