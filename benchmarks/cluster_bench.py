@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -166,6 +167,10 @@ def main() -> int:
         print("cluster_bench: needs the ffmpeg command (make sysdeps)", file=sys.stderr)
         return 1
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # the bench's own cluster: token authentication with a token made for this run, in the
+    # environment only (no token file is left behind, nothing on a command line)
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     with tempfile.TemporaryDirectory(prefix="faceveil-cluster-bench-") as tmp:
         folder = Path(tmp)
         video = loop_copy(args.video, args.loops, folder / f"looped{args.video.suffix}")

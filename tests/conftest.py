@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -66,7 +67,12 @@ def ray_cluster() -> Iterator[str]:
     port = _free_port()
     address = f"127.0.0.1:{port}"
     temp = tempfile.mkdtemp(prefix="fvray-")  # a short path: Ray's socket paths are limited
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # token authentication with a token made for this run, passed in the environment only (never
+    # on a command line); this process (a driver of the tests) uses it too
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
+    saved = {key: os.environ.get(key) for key in auth}
+    os.environ.update(auth)
+    env = dict(os.environ)
     common = ["--block", "--num-cpus", "1", "--object-store-memory", str(200 * 1024 * 1024)]
     common += ["--disable-usage-stats", "--temp-dir", temp]
     head_args = ["--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--include-dashboard=false"]
@@ -96,6 +102,11 @@ def ray_cluster() -> Iterator[str]:
                 node.kill()
         time.sleep(0.5)
         shutil.rmtree(temp, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _wait_for_nodes(ray: Path, address: str, count: int, env: dict[str, str], timeout: float = 120) -> None:
