@@ -146,9 +146,14 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
                 faces += len(report.detections)
             if bar is not None:
                 bar.update(1)
+                if batch is not None and batch.skipped:  # outputs that exist count as done
+                    bar.update(batch.skipped)
+                    batch.skipped_shown, batch.skipped = batch.skipped_shown + batch.skipped, 0
     if not args.quiet:
         done = len(jobs) - failed
-        skipped = f", {batch.skipped} already done (skipped)" if batch is not None else ""
+        skipped = ""
+        if batch is not None:
+            skipped = f", {batch.skipped + batch.skipped_shown} already done (skipped)"
         print(
             f"faceveil: {done} of {len(jobs)} photos done, {faces} faces, {failed} failed{skipped}",
             file=sys.stderr,

@@ -102,7 +102,8 @@ class ClusterPhotoBatch:
         self.io = io or ImageIOConfig()
         self.cluster = cluster or ClusterConfig()
         self.detector = detector
-        self.skipped = 0
+        self.skipped = 0  # photos skipped because their output exists
+        self.skipped_shown = 0  # of those, the ones a progress display has counted already
 
     def run(
         self, jobs: Sequence[tuple[Path, Path]], done: Callable[[PhotoReport], None] | None = None

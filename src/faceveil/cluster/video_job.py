@@ -13,6 +13,7 @@ because every step is deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -182,7 +183,7 @@ class ClusterVideoJob:
             side_tmp = None
             if regions is not None:
                 side_tmp = temps[Path(regions)] = temp_output_path(Path(regions))
-            with open(side_tmp, "w", encoding="utf-8") if side_tmp else _no_file() as side:
+            with open(side_tmp, "w", encoding="utf-8") if side_tmp else contextlib.nullcontext() as side:
                 files = _Driver(self, plan, info, source, target, parts, side, report).run()
             join_segments(files, source, info, tmp, self.config.output)
             report.frames = plan.frames - report.skipped
@@ -200,14 +201,6 @@ class ClusterVideoJob:
             shutil.rmtree(parts, ignore_errors=True)
             for path in temps.values():
                 path.unlink(missing_ok=True)
-
-
-class _no_file:  # noqa: N801 - used like a function, as a context manager
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 def _check_paths(
