@@ -60,6 +60,7 @@ bench-load: env
 
 bench-stream: env
 	$(VENV)/bin/python benchmarks/stream_bench.py
+	$(VENV)/bin/python benchmarks/stream_bench.py --capacity
 
 bench-pose: env
 	$(VENV)/bin/python benchmarks/pose_bench.py

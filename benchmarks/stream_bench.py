@@ -11,6 +11,15 @@ default live preset, and an MKV recording (x264 ``ultrafast``). Latency is measu
 from capture to the anonymized frame (engine) and to the frame written by the recorder
 (delivered). The model is loaded before the clock starts. Target (issue 6): 1280x720 at 25 fps
 with p95 added latency under 150 ms.
+
+``--capacity`` (issue 16) instead counts how many streams at once this machine sustains at 640x480
+and 1280x720, each at 25 fps with p95 added latency (capture to written) under 150 ms, without
+and with sound (a tone in AAC, decoded, carried through the audio path and encoded again into
+each recording): 1, 2, 3... streams run side by side (one shared model, as in the web app) until
+one of them falls short. The reference is one 640x480 stream without sound in the same run: each
+row gives its CPU per frame as a ratio to it. On a shared machine the counts move with the load
+the others put on it; ``cpu_estimate_streams`` says how many streams the CPU time per anonymized
+frame would allow on all the machine's cores (an upper estimate that the load does not move).
 """
 
 from __future__ import annotations
@@ -47,8 +56,9 @@ RATE = 25
 TARGET_SIZE, TARGET_FPS, TARGET_P95_MS = "1280x720", 25.0, 150.0
 
 
-def camera_clip(source: Path, size: str, seconds: float, target: Path) -> Path:
-    """``source`` scaled and centre-cropped to ``size``, looped to ``seconds`` at 25 fps."""
+def camera_clip(source: Path, size: str, seconds: float, target: Path, audio: bool = False) -> Path:
+    """``source`` scaled and centre-cropped to ``size``, looped to ``seconds`` at 25 fps (with a
+    48 kHz stereo tone in AAC when ``audio``)."""
     width, height = (int(v) for v in size.split("x"))
     frames: list[np.ndarray[Any, Any]] = []
     with av.open(str(source)) as src:
@@ -65,6 +75,7 @@ def camera_clip(source: Path, size: str, seconds: float, target: Path) -> Path:
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = Fraction(1, RATE)
         stream.options = {"crf": "18", "preset": "veryfast"}
+        tone = _Tone(out) if audio else None
         total = round(seconds * RATE)
         for i in range(total):
             # play forwards then backwards, so that the loop has no jump
@@ -74,9 +85,119 @@ def camera_clip(source: Path, size: str, seconds: float, target: Path) -> Path:
             frame.pts = i
             for packet in stream.encode(frame):
                 out.mux(packet)
+            if tone is not None:
+                tone.until((i + 1) / RATE)
         for packet in stream.encode(None):
             out.mux(packet)
+        if tone is not None:
+            tone.finish()
     return target
+
+
+class _Tone:
+    """A 440 Hz stereo tone in AAC, muxed along with the pictures (interleaved by time)."""
+
+    def __init__(self, out: Any) -> None:
+        self.out = out
+        self.stream = out.add_stream("aac", rate=48_000, layout="stereo")
+        self.next = 0
+
+    def until(self, seconds: float) -> None:
+        """Encode the tone up to ``seconds``."""
+        while self.next < seconds * 48_000:
+            t = (self.next + np.arange(1024)) / 48_000
+            tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            frame = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+            frame.sample_rate, frame.pts, frame.time_base = 48_000, self.next, Fraction(1, 48_000)
+            self.next += 1024
+            for packet in self.stream.encode(frame):
+                self.out.mux(packet)
+
+    def finish(self) -> None:
+        """Flush the encoder."""
+        for packet in self.stream.encode(None):
+            self.out.mux(packet)
+
+
+def run_many(
+    clip: Path, folder: Path, count: int, anonymizer: Anonymizer, live: LiveConfig
+) -> dict[str, Any]:
+    """``count`` streams of ``clip`` at once (one shared model); the worst stream's figures."""
+    workers = []
+    for number in range(count):
+        spec = StreamSpec(
+            name=f"s{number}",
+            source=parse_source(str(clip), allow_files=True),
+            outputs=(OutputSpec("file", str(folder / f"rec-{count}-{number}.mkv")),),
+            live=live,
+            source_config=SourceConfig(realtime=True),
+            overwrite=True,
+        )
+        workers.append(StreamWorker(spec, anonymizer, stop=threading.Event()))
+    cpu = time.process_time()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    cpu = time.process_time() - cpu
+    rows = []
+    for worker in workers:
+        stats = worker.stats
+        delivered = next(iter(stats.delivered_ms.values()))
+        rows.append(
+            {
+                "sustained_fps": stats.frames_out / stats.wall_s,
+                "delivered_ms_p95": percentile(delivered, 95) or 0.0,
+                "audio_s": stats.audio_samples / 48_000,
+                "frames_in": stats.frames_in,
+            }
+        )
+    frames = sum(r["frames_in"] for r in rows)
+    out_frames = sum(w.stats.frames_out for w in workers)
+    cpu_per_out = cpu * 1000 / max(1, out_frames)
+    return {
+        "streams": count,
+        "worst_fps": round(min(r["sustained_fps"] for r in rows), 2),
+        "worst_delivered_ms_p95": round(max(r["delivered_ms_p95"] for r in rows), 1),
+        "audio_s_min": round(min(r["audio_s"] for r in rows), 2),
+        "cpu_ms_per_frame": round(cpu * 1000 / max(1, frames), 2),
+        # what the CPU time says, whatever the others on a shared machine take: streams of 25 fps
+        # that this machine's cores could carry if they were all ours (an upper estimate)
+        "cpu_estimate_streams": round((os.cpu_count() or 1) * 1000 / (cpu_per_out * TARGET_FPS), 2),
+    }
+
+
+def capacity(args: argparse.Namespace, anonymizer: Anonymizer, live: LiveConfig) -> dict[str, Any]:
+    """How many streams at once meet 25 fps and p95 < 150 ms, per size, without and with sound."""
+    video = args.video[0]
+    result: dict[str, Any] = {"video": video.name, "seconds": args.seconds, "rows": {}}
+    reference: float | None = None
+    with tempfile.TemporaryDirectory(prefix="faceveil-stream-capacity-") as tmp:
+        for size in args.capacity_sizes:
+            for audio in (False, True):
+                clip = camera_clip(video, size, args.seconds, Path(tmp) / f"cam-{size}-{audio}.mp4", audio)
+                sustained, tries = 0, []
+                for count in range(1, args.max_streams + 1):
+                    row = run_many(clip, Path(tmp), count, anonymizer, live)
+                    ok = (
+                        row["worst_fps"] >= TARGET_FPS * 0.98
+                        and row["worst_delivered_ms_p95"] < TARGET_P95_MS
+                    )
+                    if audio:
+                        ok = ok and row["audio_s_min"] >= args.seconds - 0.5
+                    row["met"] = ok
+                    if reference is None:
+                        reference = row["cpu_ms_per_frame"]
+                    row["cpu_per_frame_vs_reference"] = round(row["cpu_ms_per_frame"] / reference, 2)
+                    tries.append(row)
+                    print(json.dumps({"size": size, "audio": audio, **row}), flush=True)
+                    if not ok:
+                        break
+                    sustained = count
+                key = size + (" +audio" if audio else "")
+                result["rows"][key] = {"streams_sustained": sustained, "tries": tries}
+                print(f"{key}: {sustained} stream(s) at 25 fps with p95 < 150 ms", flush=True)
+    return result
 
 
 def run_size(clip: Path, recording: Path, anonymizer: Anonymizer, live: LiveConfig) -> dict[str, Any]:
@@ -123,8 +244,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=12.0, help="length of each camera clip")
     parser.add_argument("--sizes", nargs="+", default=list(SIZES))
     parser.add_argument("--max-side", type=int, default=None, help="detector input size (default: live)")
-    parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "stream.json")
+    parser.add_argument("--output", type=Path, default=None, help="where the JSON goes")
+    parser.add_argument("--capacity", action="store_true", help="count the streams sustained at once")
+    parser.add_argument("--capacity-sizes", nargs="+", default=["640x480", "1280x720"])
+    parser.add_argument("--max-streams", type=int, default=6, help="most streams tried at once")
     args = parser.parse_args()
+    name = "stream-capacity.json" if args.capacity else "stream.json"
+    args.output = args.output or ROOT / "benchmarks" / "results" / name
     for video in args.video:
         if not video.is_file():
             parser.error(f"the benchmark video is missing: {video}")
@@ -133,6 +259,15 @@ def main() -> int:
         detector = dataclasses.replace(live.anonymizer.detector, max_side=args.max_side)
         live = dataclasses.replace(live, anonymizer=dataclasses.replace(live.anonymizer, detector=detector))
     anonymizer = Anonymizer(live.anonymizer)
+    if args.capacity:
+        report = {
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "shared": True},
+            "target": {"fps": TARGET_FPS, "p95_ms": TARGET_P95_MS},
+            **capacity(args, anonymizer, live),
+        }
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        return 0
     result: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "shared": True},
         "settings": {

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -52,11 +53,16 @@ def scaled_copy(source: Path, height: int, target: Path) -> Path:
     return target
 
 
-def timed(command: list[str]) -> float:
-    """Wall seconds of ``command``; raises if it fails."""
+def timed(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, peak resident memory in MB) of ``command``; raises if it fails."""
     start = time.perf_counter()
-    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - start
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    return seconds, usage.ru_maxrss / 1024  # kilobytes on Linux
 
 
 def main() -> int:
@@ -66,7 +72,9 @@ def main() -> int:
     )
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--deface", type=Path, default=DEFAULT_DEFACE, help="deface executable ('' to skip)")
-    parser.add_argument("--presets", nargs="+", default=["fast", "balanced", "thorough"])
+    parser.add_argument(
+        "--presets", nargs="+", default=["default"], help="'default' (no --preset), or preset names"
+    )
     parser.add_argument("--heights", nargs="+", type=int, default=[1080, 720])
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "video.json")
     args = parser.parse_args()
@@ -83,14 +91,11 @@ def main() -> int:
                 )
             for preset in args.presets:
                 out = work / f"f-{preset}.mp4"
-                runs.append(
-                    (
-                        f"faceveil --preset {preset}",
-                        [*FACEVEIL, "video", str(clip), "-o", str(out), "-q", "--preset", preset],
-                    )
-                )
+                chosen = [] if preset == "default" else ["--preset", preset]
+                name = "faceveil (defaults)" if preset == "default" else f"faceveil --preset {preset}"
+                runs.append((name, [*FACEVEIL, "video", str(clip), "-o", str(out), "-q", *chosen]))
             for name, command in runs:
-                seconds = timed(command)
+                seconds, peak = timed(command)
                 rows.append(
                     {
                         "configuration": name,
@@ -98,9 +103,13 @@ def main() -> int:
                         "frames": frames,
                         "seconds": round(seconds, 2),
                         "fps": round(frames / seconds, 2),
+                        "peak_mb": round(peak),
                     }
                 )
-                print(f"{height}p  {name:<32} {frames / seconds:7.2f} fps  ({seconds:.1f} s)", flush=True)
+                print(
+                    f"{height}p  {name:<32} {frames / seconds:7.2f} fps  ({seconds:.1f} s, {peak:.0f} MB)",
+                    flush=True,
+                )
     reference = {r["height"]: r["fps"] for r in rows if r["configuration"].startswith("deface")}
     for row in rows:
         if row["height"] in reference:

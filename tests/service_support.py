@@ -158,8 +158,15 @@ def free_port() -> int:
 class Server:
     """A real ``faceveil serve`` process on loopback."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        log: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.log = log
         self.port = free_port()
         self.env = {**os.environ, "FACEVEIL_DATA_DIR": str(data_dir), **(env or {})}
         self.args = args
@@ -169,14 +176,17 @@ class Server:
     def start(self, timeout: float = 60.0) -> Server:
         """Start and wait until ``/api/v1/health`` answers."""
         command = [sys.executable, "-m", "faceveil", "serve", "--port", str(self.port), *self.args]
-        self.process = subprocess.Popen(
-            command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
+        output = subprocess.PIPE if self.log is None else open(self.log, "ab")  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(command, env=self.env, stdout=output, stderr=subprocess.STDOUT)
+        finally:
+            if self.log is not None:
+                output.close()  # type: ignore[union-attr]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                output = self.process.stdout.read().decode() if self.process.stdout else ""
-                raise AssertionError(f"the server exited with {self.process.returncode}: {output}")
+                printed = self.process.stdout.read().decode() if self.process.stdout else ""
+                raise AssertionError(f"the server exited with {self.process.returncode}: {printed}")
             try:
                 if httpx.get(self.url + "/api/v1/health", timeout=1.0).status_code == 200:
                     return self

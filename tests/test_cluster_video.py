@@ -33,7 +33,9 @@ from faceveil.detection.fake import FakeDetector
 from faceveil.errors import ConfigError
 from faceveil.evaluation.video import load_regions, score_track
 from faceveil.media.video_io import open_input, probe
+from faceveil.pipeline.regions import finish_regions_file
 from faceveil.pipeline.video import VideoJob, VideoJobConfig
+from faceveil.review.document import file_identity
 
 RATE = 25
 HAMILTON = "face_recognition_short_hamilton_clip.mp4"  # 640x360, 275 frames, AAC, 6 keyframes
@@ -87,6 +89,8 @@ def run_segments_here(
             render_segment(source, segment, own, config, anonymizer, part, target.suffix)
             parts.append(part)
     join_segments(parts, source, info, target, config.output)
+    identity = file_identity(source, info.width, info.height, plan.frames, info.rate)
+    finish_regions_file(regions, identity, plan.frames)
     return len(plan)
 
 
@@ -127,7 +131,7 @@ def test_segments_join_into_what_one_run_writes(tmp_path: Path) -> None:
     joined, joined_regions = tmp_path / "joined.mp4", tmp_path / "joined.jsonl"
     assert run_segments_here(video, joined, joined_regions, config, 1.0) == 4
     assert joined_regions.read_text() == one_regions.read_text()
-    lines = [json.loads(line) for line in one_regions.read_text().splitlines()]
+    lines = [json.loads(line) for line in one_regions.read_text().splitlines()[1:]]  # after the header
     assert any(r["source"] != "detected" for line in lines for r in line["regions"])  # fill at work
     a, b = describe(one), describe(joined)
     assert (b["frames"], b["times"], b["size"]) == (a["frames"], a["times"], a["size"])

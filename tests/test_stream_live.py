@@ -383,3 +383,43 @@ outputs = ["dead.mkv"]
     assert len(frames) == 120 and frames[0].shape == (144, 176, 3)
     assert abs(times[-1] - times[0] - 119 * 1001 / 30000) < 0.01
     assert not (tmp_path / "dead.mkv").exists()
+
+
+def test_sound_over_rtmp_stays_in_sync_for_a_minute_in_the_recording_and_the_push(
+    tmp_path: Path, procs: list[subprocess.Popen[bytes]]
+) -> None:
+    from av_support import publish, receive, sync
+
+    source = f"rtmp://127.0.0.1:{free_port()}/live/av"
+    push = f"rtmp://127.0.0.1:{free_port()}/live/out"
+    pushed = tmp_path / "pushed.flv"
+    receiver = receive(procs, push, pushed)
+    publish(procs, source, seconds=61.0)
+    out = tmp_path / "av.mkv"
+    run = faceveil(
+        procs,
+        source,
+        "-o",
+        str(out),
+        "-o",
+        push,
+        "--retry-for",
+        "2",
+        "--open-timeout",
+        "5",
+        "--read-timeout",
+        "3",
+    )
+    code, err, stats = finish(run, timeout=150)
+    assert code == 0, err
+    receiver.wait(30)
+    assert stats["audio_s"] >= 58, stats
+    for path in (out, pushed):
+        pairs, sound_s, video_s = sync(path, rate=25.0)
+        assert len(pairs) >= 55, (path.name, len(pairs))  # a flash every second of the minute
+        worst = max(abs(offset) for _, offset in pairs)
+        assert worst <= 0.040, (path.name, pairs)
+        first = np.mean([o for _, o in pairs[:10]])
+        last = np.mean([o for _, o in pairs[-10:]])
+        assert abs(last - first) <= 0.010, (path.name, first, last)  # no drift over the minute
+        assert sound_s >= video_s - 0.1, (path.name, sound_s, video_s)  # sound for the whole length

@@ -218,3 +218,14 @@ def test_cli_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["stream", str(tmp_path / "x.mp4"), "-o", str(tmp_path / "a.mkv")]) == exit_codes.INPUT_FAILED
     err = capsys.readouterr().err
     assert "realtime" in err and "pseudo-protocols" in err and ".mp4, .mkv" in err
+
+
+def test_redact_in_hides_the_url_and_its_password_in_any_message() -> None:
+    from faceveil.stream.safety import redact_in
+
+    url = "rtsp://admin:p%40ss@cam.lan:554/stream1"
+    message = f"[Errno 111] Connection refused: '{url}' (user admin, password p@ss, quoted p%40ss)"
+    cleaned = redact_in(message, url)
+    assert "p@ss" not in cleaned and "p%40ss" not in cleaned
+    assert "rtsp://admin:***@cam.lan:554/stream1" in cleaned
+    assert redact_in("no secret here", "rtsp://cam.lan/s") == "no secret here"

@@ -266,7 +266,11 @@ def leftovers(root: Path) -> list[Path]:
 
 
 def read_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The frame lines of a regions document (its header, checked, left out)."""
+    lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    assert lines[0]["schema"] == "faceveil-regions" and lines[0]["version"] == 2
+    assert lines[0]["source"]["frames"] == len(lines) - 1
+    return lines[1:]
 
 
 def is_hidden(rgb: RGBImage) -> bool:
@@ -883,6 +887,7 @@ def test_stage_graph_runs_any_step(clips: Clips, inputs: dict[Path, Media], tmp_
     assert [t - out.times[0] for t in out.times] == pytest.approx([t - kept[0] for t in kept], abs=1e-3)
     levels = [float(np.median(image)) for image in out.images]  # colour conversion: +-1
     assert levels == pytest.approx([10 * i for i in range(len(original.times)) if i != 3], abs=1.5)
-    assert [r["frame"] for r in read_lines(side)] == [i for i in range(len(original.times)) if i != 3]
+    side_lines = [json.loads(line) for line in side.read_text(encoding="utf-8").splitlines()]
+    assert [r["frame"] for r in side_lines] == [i for i in range(len(original.times)) if i != 3]
     assert out.audio_seconds == pytest.approx(original.audio_seconds, abs=0.05)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv", "side.jsonl"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from faceveil.config import (
     MODES,
@@ -18,11 +18,13 @@ from faceveil.config import (
     parse_color,
 )
 from faceveil.detection.base import available_detectors
+from faceveil.errors import ConfigError
 
 if TYPE_CHECKING:
     from faceveil.cluster.ray_backend import ClusterConfig
     from faceveil.compliance.keys import EncryptionKey
     from faceveil.compliance.manifest import ManifestOptions
+    from faceveil.review.identity import KeepFaces
 
 
 def add_detector_options(
@@ -40,7 +42,7 @@ def add_detector_options(
     group.add_argument(
         "--preset",
         default=preset,
-        choices=("fast", "balanced", "thorough"),
+        choices=("fast", "balanced", "thorough", "video"),
         help=f"speed/recall trade-off; same as --detector PRESET (default: {preset})",
     )
     group.add_argument(
@@ -120,6 +122,43 @@ def add_watermark_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--watermark-opacity", type=float, default=0.7, help="0.05 (faint) to 1 (solid) (default: 0.7)"
     )
+
+
+def add_review_options(parser: argparse.ArgumentParser, *, regions: bool) -> None:
+    """``--keep-face REF`` (repeatable), ``--regions-in PATH`` and (for photos) ``--regions PATH``."""
+    group = parser.add_argument_group("review")
+    group.add_argument(
+        "--keep-face",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="keep the person in this photo visible (repeatable); decided per track, when in doubt hidden",
+    )
+    group.add_argument(
+        "--regions-in",
+        metavar="PATH",
+        help="hide what this regions file lists (edited: kept tracks, added or removed boxes) "
+        "instead of detecting; a folder of INPUT-STEM.regions.jsonl for several inputs",
+    )
+    if regions:
+        group.add_argument(
+            "--regions",
+            metavar="PATH",
+            help="write the regions document of each photo (a folder for several)",
+        )
+
+
+def keep_faces(args: argparse.Namespace, find_faces: Any) -> KeepFaces | None:
+    """The reference people of ``--keep-face`` (None without); loads the descriptor model."""
+    if not args.keep_face:
+        return None
+    if args.regions_in is not None:
+        raise ConfigError(
+            "--keep-face decides on detected tracks; with --regions-in, mark tracks kept in the file"
+        )
+    from faceveil.review.identity import KeepFaces
+
+    return KeepFaces.from_photos(args.keep_face, find_faces)
 
 
 def add_compliance_options(parser: argparse.ArgumentParser, *, encrypt: bool, live: bool = False) -> None:

@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from faceveil.anonymize.anonymizer import Anonymizer
@@ -19,11 +21,13 @@ from faceveil.cli.options import (
     add_detector_options,
     add_io_options,
     add_mask_options,
+    add_review_options,
     add_target_options,
     add_watermark_options,
     anonymizer_config,
     cluster_config,
     io_config,
+    keep_faces,
     manifest_options,
 )
 from faceveil.compliance.manifest import ManifestOptions
@@ -61,6 +65,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_target_options(image)
     add_watermark_options(image)
     add_compliance_options(image, encrypt=False)
+    add_review_options(image, regions=True)
     _add_batch_options(image)
     add_cluster_options(image, segments=False)
     image.set_defaults(handler=run_image)
@@ -116,20 +121,25 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
         raise InputError(f"no photos found in the inputs (looked for {extensions})")
     manifest = manifest_options(args) if hasattr(args, "manifest") else None
     cluster = cluster_config(args)
-    if cluster is not None and (in_place or manifest is not None):
+    review_asked = any(getattr(args, name, None) for name in ("regions", "regions_in", "keep_face"))
+    if cluster is not None and (in_place or manifest is not None or review_asked):
         raise ConfigError(
-            "--cluster writes to -o/--output; it cannot be combined with --in-place or --manifest"
+            "--cluster writes to -o/--output; it does not take --in-place, --manifest, --regions, "
+            "--regions-in or --keep-face"
         )
     batch = None
     if cluster is None:
-        processor = PhotoProcessor(Anonymizer(anonymizer_config(args)), io_config(args))
+        anonymizer = Anonymizer(anonymizer_config(args))
+        keep = keep_faces(args, anonymizer.detect) if hasattr(args, "keep_face") else None
+        processor = PhotoProcessor(anonymizer, io_config(args), keep)
     failed = faces = 0
     with ExitStack() as stack:
         sink = _open_json(stack, args.json)
         bar = _progress(stack, len(jobs), args.quiet)
         output = getattr(args, "output", None)
+        review = _ReviewPaths(getattr(args, "regions", None), getattr(args, "regions_in", None), output)
         if cluster is None:
-            reports = _reports(processor, jobs, args.workers, in_place, manifest, output)
+            reports = _reports(processor, jobs, args.workers, in_place, manifest, output, review)
         else:
             from faceveil.cluster.photos import ClusterPhotoBatch
 
@@ -168,8 +178,10 @@ def _reports(
     in_place: bool,
     manifest: ManifestOptions | None = None,
     output: str | None = None,
+    review: _ReviewPaths | None = None,
 ) -> Iterator[PhotoReport]:
     several = len(jobs) > 1
+    review = review or _ReviewPaths(None, None, output)
 
     def one(job: Job) -> PhotoReport:
         if job.problem is not None:
@@ -178,7 +190,15 @@ def _reports(
         if manifest is not None:
             path = beside(str(manifest.path), job, output, several, ".manifest.json")
             options = ManifestOptions(path or manifest.path, manifest.signing_key)
-        return processor.process(job.source, job.target, in_place=in_place, manifest=options)
+        regions, regions_in = review.paths(job, several)
+        return processor.process(
+            job.source,
+            job.target,
+            in_place=in_place,
+            manifest=options,
+            regions=regions,
+            regions_in=regions_in,
+        )
 
     if workers == 1 or len(jobs) < 2:
         yield from map(one, jobs)
@@ -196,6 +216,22 @@ def _cluster_reports(batch: ClusterPhotoBatch, jobs: list[Job]) -> Iterator[Phot
         else:
             ready.append((job.source, job.target))
     yield from batch.run(ready)
+
+
+@dataclass(frozen=True)
+class _ReviewPaths:
+    """``--regions`` and ``--regions-in`` of ``faceveil image``: a file for one photo, a folder of
+    ``STEM.regions.jsonl`` (mirroring the inputs) for several."""
+
+    regions: str | None
+    regions_in: str | None
+    output: str | None
+
+    def paths(self, job: Job, several: bool) -> tuple[Path | None, Path | None]:
+        return (
+            beside(self.regions, job, self.output, several, ".regions.jsonl") if self.regions else None,
+            beside(self.regions_in, job, self.output, several, ".regions.jsonl") if self.regions_in else None,
+        )
 
 
 def _open_json(stack: ExitStack, path: str | None) -> IO[str] | None:

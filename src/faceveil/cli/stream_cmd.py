@@ -22,6 +22,7 @@ from faceveil.cli.options import (
 )
 from faceveil.config import AnonymizerConfig
 from faceveil.errors import ConfigError, FaceveilError
+from faceveil.stream.audio import AUDIO_CHOICES
 from faceveil.stream.config import load_streams, stream_spec
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, DEFAULT_LIVE_PRESET
 from faceveil.stream.stats import StreamStats
@@ -97,6 +98,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     )
     group.add_argument("--detect-budget", type=float, help="share of frame time for detection (default: 1.0)")
     group.add_argument("--max-detect-every", type=int, help="detect at least every N frames (default: 2)")
+    group.add_argument(
+        "--audio", choices=AUDIO_CHOICES, help="sound in recordings and pushes: keep (default) or drop"
+    )
+    group.add_argument(
+        "--voice", metavar="FILTER", help="an audio filter for the sound (default: none, passed through)"
+    )
     group.add_argument("--quality", type=int, help="H.264 CRF of recordings and pushes (default: 23)")
     group.add_argument("--encoder-preset", help="x264 preset (default: ultrafast)")
     group.add_argument(
@@ -150,6 +157,8 @@ _FROM_ARGS = [
     "encrypt",
     "manifest",
     "signing_key",
+    "audio",
+    "voice",
 ]
 
 

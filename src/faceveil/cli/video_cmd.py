@@ -16,11 +16,13 @@ from faceveil.cli.options import (
     add_compliance_options,
     add_detector_options,
     add_mask_options,
+    add_review_options,
     add_target_options,
     add_watermark_options,
     anonymizer_config,
     cluster_config,
     encryption_key,
+    keep_faces,
     manifest_options,
 )
 from faceveil.compliance.manifest import ManifestOptions
@@ -39,6 +41,8 @@ from faceveil.tracking.tracker import TrackerConfig
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from faceveil.review.identity import KeepFaces
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epilog: str) -> None:
@@ -96,6 +100,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_target_options(parser)
     add_watermark_options(parser)
     add_compliance_options(parser, encrypt=True)
+    add_review_options(parser, regions=False)
     add_cluster_options(parser, segments=True)
     parser.set_defaults(handler=run_video)
 
@@ -112,12 +117,13 @@ def _job_config(args: argparse.Namespace) -> VideoJobConfig:
     )
 
 
-def _regions_path(args: argparse.Namespace, job: Job, several: bool) -> Path | None:
-    if args.regions is None:
+def _regions_path(args: argparse.Namespace, job: Job, several: bool, name: str = "regions") -> Path | None:
+    given = getattr(args, name)
+    if given is None:
         return None
     if not several:
-        return Path(args.regions)
-    return Path(args.regions) / f"{job.source.stem}.regions.jsonl"
+        return Path(given)
+    return Path(given) / f"{job.source.stem}.regions.jsonl"
 
 
 def _suffix_for(job: Job, forced: str | None) -> Job:
@@ -139,13 +145,16 @@ def run_video(args: argparse.Namespace) -> int:
             if job.target is not None:
                 check_encryptable(job.target)
     cluster = cluster_config(args)
+    if cluster is not None and (args.keep_face or args.regions_in is not None):
+        raise ConfigError("--cluster does not take --keep-face or --regions-in; run those without it")
     anonymizer = Anonymizer(config.anonymizer) if cluster is None else None  # workers load their own
+    keep = keep_faces(args, anonymizer.detect) if anonymizer is not None else None
     failed = 0
     for job in jobs:
         try:
             if job.problem is not None or job.target is None:
                 raise InputError(job.problem or "no output path")
-            report = _run_one(args, config, anonymizer, job, manifest, several=len(jobs) > 1)
+            report = _run_one(args, config, anonymizer, job, manifest, several=len(jobs) > 1, keep=keep)
         except ConfigError:
             raise
         except FaceveilError as exc:
@@ -164,6 +173,7 @@ def _run_one(
     job: Job,
     manifest: ManifestOptions | None,
     several: bool,
+    keep: KeepFaces | None = None,
 ) -> VideoReport:
     assert job.target is not None
     bar = None if args.quiet or not sys.stderr.isatty() else _bar(job)
@@ -178,14 +188,21 @@ def _run_one(
         if manifest is not None:
             path = beside(args.manifest, job, args.output, several, ".manifest.json")
             manifest = ManifestOptions(path or manifest.path, manifest.signing_key)
-        regions = _regions_path(args, job, several)
+        regions_out = _regions_path(args, job, several)
         if anonymizer is None:
             from faceveil.cluster.video_job import ClusterVideoJob
 
             return ClusterVideoJob(config, cluster_config(args), progress).run(
-                job.source, job.target, regions, manifest
+                job.source, job.target, regions_out, manifest
             )
-        return VideoJob(config, anonymizer, progress).run(job.source, job.target, regions, manifest)
+        video = VideoJob(config, anonymizer, progress, keep=keep)
+        regions_in = _regions_path(args, job, several, "regions_in")
+        if regions_in is not None:
+            from faceveil.pipeline.regions import load_for
+
+            document = load_for(job.source, regions_in)  # refused before anything is written
+            return video.render(job.source, job.target, document, regions_out, manifest)
+        return video.run(job.source, job.target, regions_out, manifest)
     finally:
         if bar is not None:
             bar.close()

@@ -105,15 +105,14 @@ def segment_items(container: Any, info: VideoInfo, segment: Segment) -> Iterator
         for item in frames:
             if not isinstance(item, DecodedFrame):
                 continue
-            pts = item.frame.pts
+            pts = item.pts
             if pts is None or pts < low or pts > high:
                 continue
             if pts != wanted[got]:
                 raise CorruptInputError(
                     f"segment {segment.number}: decoded frame at pts {pts}, expected {wanted[got]}"
                 )
-            frame = Frame(item.frame.rgb, segment.first + got, pts, item.frame.time_base)
-            yield DecodedFrame(frame, item.corrupt)
+            yield item.at(segment.first + got)  # still in its decoder's form: converted when used
             got += 1
             if got == len(wanted):
                 return
@@ -169,7 +168,7 @@ class _ScanStep:
 
 def _scan(item: DecodedFrame, config: VideoJobConfig, anonymizer: Anonymizer) -> FrameScan:
     """As :class:`faceveil.pipeline.video.FaceStep` decides for one frame."""
-    index = item.frame.index
+    index = item.index
     if item.corrupt:
         return FrameScan(*_failed(config.on_error, f"frame {index} is damaged"))
     if index % config.detect_every:
@@ -242,10 +241,10 @@ class ReplayStep:
 
     def push(self, item: DecodedFrame) -> list[Rendered]:
         """Hide the frame's final regions (a frame hidden whole is black)."""
-        final = self.regions[item.frame.index - self.first]
-        frame = item.frame
+        final = self.regions[item.index - self.first]
         if final.whole is None:
             return []
+        frame = item.frame
         if final.whole:
             return [Rendered(frame, self.anonymizer.mark(np.zeros_like(frame.rgb)))]
         return [Rendered(frame, self.anonymizer.hide(frame, final.regions).image)]

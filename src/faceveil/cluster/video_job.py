@@ -188,6 +188,12 @@ class ClusterVideoJob:
             join_segments(files, source, info, tmp, self.config.output)
             report.frames = plan.frames - report.skipped
             report.wall_s = time.perf_counter() - started
+            if side_tmp is not None:  # the frame lines become a regions document, as a single run's
+                from faceveil.pipeline.regions import finish_regions_file
+                from faceveil.review.document import file_identity
+
+                identity = file_identity(source, info.width, info.height, plan.frames, info.rate)
+                finish_regions_file(side_tmp, identity, plan.frames)
             if manifest is not None:
                 text = _manifest(self.config, source, target, tmp, side_tmp, report, manifest)
                 temps[manifest.path] = temp_output_path(manifest.path)

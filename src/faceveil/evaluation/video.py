@@ -39,6 +39,8 @@ def load_regions(path: str | Path) -> dict[int, npt.NDArray[np.float32]]:
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             record = json.loads(line)
+            if "schema" in record:
+                continue  # the header of a regions document
             boxes = [r["box"] for r in record["regions"]]
             if record.get("hidden_whole"):
                 boxes = [[-1e6, -1e6, 1e6, 1e6]]

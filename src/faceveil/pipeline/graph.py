@@ -146,7 +146,7 @@ def run_graph(
     side: IO[str] | None = None,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
-    queue_size: int = 8,
+    queue_size: int = 4,
     counts: GraphCounts | None = None,
     items: Iterable[DecodedFrame | AudioPacket] | None = None,
 ) -> GraphCounts:
@@ -232,7 +232,7 @@ def render_file(
     finish: Finish | None = None,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
-    queue_size: int = 8,
+    queue_size: int = 4,
     counts: GraphCounts | None = None,
 ) -> GraphCounts:
     """Run ``step`` over the video ``source`` into ``target``, all or nothing.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -22,20 +22,22 @@ from faceveil.core.detections import Detections
 from faceveil.core.frame import Frame
 from faceveil.errors import ConfigError, FaceveilError, InputError
 from faceveil.media.video_io import DecodedFrame, VideoInfo, VideoOutputConfig, open_input, probe, read_media
-from faceveil.pipeline.graph import GraphCounts, Progress, Rendered, render_file
+from faceveil.pipeline.graph import FrameStep, GraphCounts, Progress, Rendered, render_file
+from faceveil.review.document import FrameRegions, RegionsDocument, file_identity, regions_from_detections
 from faceveil.tracking.backfill import Backfill
 from faceveil.tracking.tracker import FaceTracker, TrackerConfig
 
 if TYPE_CHECKING:
     from faceveil.compliance.manifest import ManifestOptions
+    from faceveil.review.identity import KeepFaces
 
 ON_ERROR = ("hide-frame", "skip-frame", "abort")
 
-# Video defaults: one full-resolution pass (up to 1440 px) every fourth frame; the tracker and the
-# bidirectional fill cover the frames between. On the YouTube Faces tracks this hides every
-# labelled face frame (see the issue notes); --preset balanced --detect-every 1 looks harder.
-DEFAULT_VIDEO_PRESET = "fast"
-DEFAULT_VIDEO_MAX_SIDE = 1440
+# Video defaults: the coarse-to-fine ``video`` preset (a 960 px pass, then full-resolution looks
+# around small and doubtful candidates) every fourth frame; the tracker and the bidirectional
+# fill cover the frames between. --preset balanced --detect-every 1 looks harder.
+DEFAULT_VIDEO_PRESET: Final = "video"
+DEFAULT_VIDEO_MAX_SIDE: int | None = None
 DEFAULT_DETECT_EVERY = 4
 
 
@@ -65,7 +67,7 @@ class VideoJobConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     detect_every: int = DEFAULT_DETECT_EVERY
     on_error: str = "hide-frame"
-    queue_size: int = 8
+    queue_size: int = 4
 
     def __post_init__(self) -> None:
         if not 1 <= self.detect_every <= 60:
@@ -125,55 +127,63 @@ class FaceStep:
     regions go out as its ``record`` (the regions audit trail). Counts land in ``report``.
     """
 
-    def __init__(self, anonymizer: Anonymizer, config: VideoJobConfig, report: VideoReport) -> None:
+    def __init__(
+        self, anonymizer: Anonymizer, config: VideoJobConfig, report: VideoReport, *, render: bool = True
+    ) -> None:
         self.anonymizer = anonymizer
         self.config = config
         self.report = report
+        self.render = render  # False: only find the regions (the frames come back unchanged)
         self.tracker = FaceTracker(config.tracker)
         self.backfill = Backfill(config.tracker)
-        self._held: dict[int, tuple[Frame, bool | None]] = {}
+        self._held: dict[int, tuple[DecodedFrame, bool | None]] = {}
         self._tracks: set[int] = set()
 
-    def push(self, item: DecodedFrame) -> list[Rendered]:
-        """Detect or track on ``item``; return the frames whose regions are final."""
+    def push(self, item: DecodedFrame) -> Iterator[Rendered]:
+        """Detect or track on ``item``; return the frames whose regions are final (each is
+        hidden as the caller takes it, so at most one finished picture waits here)."""
         found, whole = self._detect(item)
         if whole is None:
             self.report.skipped += 1
-        self._held[item.frame.index] = (item.frame, whole)
-        return self._emit(self.backfill.push(item.frame.index, self.tracker.update(found)))
+        item.compact()  # held in its 4:2:0 form until hidden
+        self._held[item.index] = (item, whole)
+        return self._emit(self.backfill.push(item.index, self.tracker.update(found)))
 
-    def flush(self) -> list[Rendered]:
+    def flush(self) -> Iterator[Rendered]:
         """The frames still waiting for the fill."""
         return self._emit(self.backfill.flush())
 
-    def _emit(self, done: list[tuple[int, Detections]]) -> list[Rendered]:
-        out = []
+    def _emit(self, done: list[tuple[int, Detections]]) -> Iterator[Rendered]:
         for index, regions in done:
-            frame, whole = self._held.pop(index)
+            held, whole = self._held.pop(index)
             if whole is None:
                 continue  # --on-error skip-frame: left out of the output
             if regions.tracker_id is not None:
                 self._tracks.update(int(t) for t in regions.tracker_id)
                 self.report.tracks = len(self._tracks)
+            frame = held.frame
             if whole:
                 self.report.hidden_whole += 1
                 rgb = self.anonymizer.mark(np.zeros_like(frame.rgb))
-            else:
+            elif self.render:
                 rgb = self.anonymizer.hide(frame, regions).image
-            out.append(Rendered(frame, rgb, _audit_record(frame, regions, whole)))
-        return out
+            else:
+                rgb = frame.rgb
+            # the output frame carries the hidden pixels only: the original is freed here
+            hidden = Frame(rgb, frame.index, frame.pts, frame.time_base)
+            yield Rendered(hidden, rgb, _audit_record(frame, regions, whole))
 
     def _detect(self, item: DecodedFrame) -> tuple[Detections, bool | None]:
         """(detections, hide whole frame?); None instead of a bool means: leave the frame out."""
         policy = self.config.on_error
         if item.corrupt:
-            return _failed(policy, f"frame {item.frame.index} is damaged")
-        if item.frame.index % self.config.detect_every:
+            return _failed(policy, f"frame {item.index} is damaged")
+        if item.index % self.config.detect_every:
             return Detections.empty(), False
         try:
             found = self.anonymizer.detect(item.frame)
         except (FaceveilError, ValueError, RuntimeError) as exc:
-            return _failed(policy, f"detection failed on frame {item.frame.index}: {exc}")
+            return _failed(policy, f"detection failed on frame {item.index}: {exc}")
         self.report.faces += len(found)
         return found, False
 
@@ -193,11 +203,13 @@ class VideoJob:
         anonymizer: Anonymizer | None = None,
         progress: Progress | None = None,
         cancel: threading.Event | None = None,
+        keep: KeepFaces | None = None,
     ) -> None:
         self.config = config or VideoJobConfig()
         self.anonymizer = anonymizer or Anonymizer(self.config.anonymizer)
         self.progress = progress
         self.stop = cancel or threading.Event()
+        self.keep = keep
         self.report: VideoReport | None = None
 
     @property
@@ -218,13 +230,64 @@ class VideoJob:
         The output, the regions and the manifest are written under temporary names and renamed
         together at the end: a failed or cancelled job leaves none of them.
         """
+        if self.keep is not None:
+            from faceveil.pipeline.regions import detect_document
+
+            document = detect_document(
+                source, self.anonymizer, self.config, self.keep, self.stop, self.progress
+            )
+            return self.render(source, target, document, regions, manifest)
         report = self.report = VideoReport(str(source), str(target))
+        step = FaceStep(self.anonymizer, self.config, report)
+        return self._render(source, target, step, report, regions, manifest)
+
+    def render(
+        self,
+        source: str | os.PathLike[str],
+        target: str | os.PathLike[str],
+        document: RegionsDocument,
+        regions: str | os.PathLike[str] | None = None,
+        manifest: ManifestOptions | None = None,
+    ) -> VideoReport:
+        """Render ``source`` from a regions document (``--regions-in``) without detecting: hides
+        its regions that are neither kept nor removed, and its hand boxes wherever followed.
+
+        ``document`` must have been checked against ``source`` (:func:`load_for` does); a frame
+        count that differs while decoding stops the job with nothing written.
+        """
+        from faceveil.pipeline.regions import RegionsStep, follow_in_video
+
+        report = self.report = VideoReport(str(source), str(target))
+        step = RegionsStep(self.anonymizer, document, follow_in_video(source, document))
+        report.tracks = len(document.tracks())
+        report = self._render(source, target, step, report, regions, manifest, keep=document.keep)
+        report.hidden_whole = step.hidden_whole
+        report.skipped = sum(f.skipped for f in document.frames)
+        report.faces = sum(r.source == "detected" for f in document.frames for r in f.regions)
+        return report
+
+    def _render(
+        self,
+        source: str | os.PathLike[str],
+        target: str | os.PathLike[str],
+        step: FrameStep,
+        report: VideoReport,
+        regions: str | os.PathLike[str] | None,
+        manifest: ManifestOptions | None,
+        keep: frozenset[int] = frozenset(),
+    ) -> VideoReport:
         counts = GraphCounts()
 
         def finish(written: Path, side: Path | None) -> dict[Path, str]:
+            self._sync(report, counts)
+            if side is not None and counts.info is not None:
+                from faceveil.pipeline.regions import finish_regions_file
+
+                info = counts.info
+                identity = file_identity(source, info.width, info.height, counts.frames_in, info.rate)
+                finish_regions_file(side, identity, counts.frames_in, keep)
             if manifest is None:
                 return {}
-            self._sync(report, counts)
             text = self._manifest(Path(source), Path(target), written, side, report, manifest)
             return {manifest.path: text}
 
@@ -232,7 +295,7 @@ class VideoJob:
             source,
             target,
             self.config.output,
-            FaceStep(self.anonymizer, self.config, report),
+            step,
             side_path=regions,
             extra=[manifest.path] if manifest is not None else [],
             finish=finish,
@@ -276,21 +339,8 @@ class VideoJob:
 
 
 def _audit_record(frame: Frame, regions: Detections, whole: bool) -> dict[str, Any]:
-    sources = regions.data.get("source")
-    rows = []
-    for i in range(len(regions)):
-        rows.append(
-            {
-                "box": [round(float(v), 1) for v in regions.xyxy[i]],
-                "track": None if regions.tracker_id is None else int(regions.tracker_id[i]),
-                "score": round(float(regions.confidence[i]), 4),
-                "source": "detected" if sources is None else str(sources[i]),
-            }
-        )
-    record: dict[str, Any] = {"frame": frame.index, "pts": frame.pts, "regions": rows}
-    if whole:
-        record["hidden_whole"] = True
-    return record
+    """One frame line of the regions document (exact boxes: a render from it hides the same pixels)."""
+    return FrameRegions(frame.index, frame.pts, regions_from_detections(regions), whole).to_json()
 
 
 def anonymize_video(

@@ -21,10 +21,12 @@ from faceveil.service.jobs.store import JobStore
 from faceveil.service.jobs.sweeper import Sweeper
 from faceveil.service.jobs.worker import ComplianceKeys, Runner, VideoRunner, WorkerPool, cluster_settings
 from faceveil.service.photos import PhotoEngine
-from faceveil.service.routers import auth, docs, health, jobs, live, pages, photos, pose
+from faceveil.service.routers import auth, docs, health, jobs, live, pages, photos, pose, review, streams
 from faceveil.service.security import AccessGuard, LoginLimiter
 from faceveil.service.settings import ServiceSettings
 from faceveil.service.state import ServiceState
+from faceveil.service.streams.manager import StreamManager
+from faceveil.service.streams.store import StreamStore
 
 HERE = Path(__file__).parent
 
@@ -89,7 +91,12 @@ def build_state(
     photos_engine = PhotoEngine(
         settings.default_preset, settings.max_photo_pixels, settings.photo_workers, detector_factory
     )
-    return ServiceState(settings, store, files, audit, guard, pool, sweeper, photos_engine, keys)
+    stream_manager = StreamManager(
+        StreamStore(settings.data_dir / "jobs.sqlite3"), settings, files, audit, detector_factory
+    )
+    return ServiceState(
+        settings, store, files, audit, guard, pool, sweeper, photos_engine, keys, stream_manager
+    )
 
 
 def create_app(
@@ -133,7 +140,7 @@ def create_app(
     app.state.live_slots = asyncio.Semaphore(settings.live_sessions)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     install_error_handlers(app)
-    for module in (health, auth, photos, pose, jobs, live, pages, docs):
+    for module in (health, auth, photos, pose, jobs, review, live, streams, pages, docs):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/vendor/swagger", StaticFiles(directory=_swagger_dir()), name="swagger")

@@ -87,6 +87,30 @@ class PhotoEngine:
             result = anonymizer.apply(photo.rgb)
         return self._encode(photo, result.image, result.detections, options.format)
 
+    def review(
+        self,
+        data: bytes,
+        options: PhotoOptions,
+        keep: list[tuple[float, float, float, float]],
+        add: list[tuple[float, float, float, float]],
+    ) -> tuple[PhotoResult, int]:
+        """Render a reviewed photo: every face found again is hidden unless it overlaps a ``keep``
+        box (IoU >= 0.5), and the ``add`` boxes are hidden too. Returns the result and how many
+        found faces were kept. A face the reviewer never saw is still hidden (fail closed)."""
+        import numpy as np
+
+        photo = self.decode(data)
+        anonymizer = self.anonymizer(options)
+        with self._slots:
+            found = anonymizer.detect(photo.rgb)
+            shown = np.array([_best_iou(found.xyxy[i], keep) >= 0.5 for i in range(len(found))], bool)
+            extra = np.asarray(add, np.float32).reshape(-1, 4)
+            hidden = Detections.merge(
+                [found[~shown] if len(found) else found, Detections(extra, np.ones(len(extra), np.float32))]
+            )
+            result = anonymizer.hide(photo.rgb, hidden)
+        return self._encode(photo, result.image, found, options.format), int(shown.sum())
+
     def pose(self, data: bytes, options: PhotoOptions) -> PhotoResult:
         """Everyone's pose, and the picture with faces hidden and skeletons drawn."""
         from faceveil.pose.photo import PoseProcessor
@@ -123,6 +147,16 @@ class PhotoEngine:
         with self._slots:
             found = self.detector(preset).detect(photo.rgb)
         return photo, found
+
+
+def _best_iou(box: Any, others: list[tuple[float, float, float, float]]) -> float:
+    best = 0.0
+    x1, y1, x2, y2 = (float(v) for v in box)
+    for a1, b1, a2, b2 in others:
+        inter = max(0.0, min(x2, a2) - max(x1, a1)) * max(0.0, min(y2, b2) - max(y1, b1))
+        union = (x2 - x1) * (y2 - y1) + (a2 - a1) * (b2 - b1) - inter
+        best = max(best, inter / union if union > 0 else 0.0)
+    return best
 
 
 def _output_format(requested: str, uploaded: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -9,12 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from faceveil.compliance.keys import EncryptionKey
 from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, WatermarkConfig
 from faceveil.media.video_io import VideoOutputConfig
-from faceveil.pipeline.video import DEFAULT_VIDEO_MAX_SIDE, VideoJobConfig
+from faceveil.pipeline.video import DEFAULT_VIDEO_MAX_SIDE, DEFAULT_VIDEO_PRESET, VideoJobConfig
 
 Target = Literal["face", "head", "person"]
 Mode = Literal["blur", "pixelate", "solid", "none"]
 Shape = Literal["ellipse", "box"]
-Preset = Literal["fast", "balanced", "thorough"]
+Preset = Literal["fast", "balanced", "thorough", "video"]
 WatermarkPosition = Literal["bottom-right", "bottom-left", "top-right", "top-left", "center"]
 
 
@@ -75,16 +76,54 @@ class PhotoOptions(MaskOptions):
     format: Literal["same", "jpeg", "png", "webp"] = Field("same", description="output image format")
 
 
+class PhotoReviewOptions(PhotoOptions):
+    """A reviewed photo: the faces found again are hidden except those the reviewer kept, plus the
+    boxes drawn by hand. Boxes are JSON lists of ``[x1, y1, x2, y2]`` in the photo's pixels."""
+
+    keep: str = Field(
+        "[]",
+        max_length=20_000,
+        description="faces to leave visible (a found face overlapping one by IoU >= 0.5)",
+    )
+    add: str = Field("[]", max_length=20_000, description="boxes drawn by hand on missed faces (hidden)")
+
+    def boxes(self, name: str) -> list[tuple[float, float, float, float]]:
+        """The ``keep`` or ``add`` boxes, validated."""
+        try:
+            value = json.loads(getattr(self, name))
+        except json.JSONDecodeError:
+            raise ValueError(f"{name} must be a JSON list of [x1, y1, x2, y2] boxes") from None
+        if not isinstance(value, list) or len(value) > 500:
+            raise ValueError(f"{name} must be a JSON list of at most 500 boxes")
+        out = []
+        for box in value:
+            if not (isinstance(box, list) and len(box) == 4 and all(isinstance(v, int | float) for v in box)):
+                raise ValueError(f"each {name} box must be four numbers [x1, y1, x2, y2]")
+            x1, y1, x2, y2 = (float(v) for v in box)
+            if not (x1 < x2 and y1 < y2):
+                raise ValueError(f"a {name} box must have x1 < x2 and y1 < y2")
+            out.append((x1, y1, x2, y2))
+        return out
+
+
 class VideoOptions(MaskOptions):
     """Options of a video job."""
 
-    preset: Preset = Field("fast", description="detector preset (the video default, as on the command line)")
+    preset: Preset = Field(
+        DEFAULT_VIDEO_PRESET, description="detector preset (the video default, as on the command line)"
+    )
     audio: Literal["keep", "drop"] = Field("keep", description="carry the sound over, or drop it")
     format: Literal["mp4", "mkv", "webm", "mov"] = Field("mp4", description="output container")
     filename: str = Field("video", max_length=200, description="display name only; never used as a path")
     encrypt: bool = Field(
         False, description="encrypt the result (CENC) with the server's key; MP4 and MOV only"
     )
+    review: bool = Field(
+        False,
+        description="review before release: stop after detection (status review) until the regions "
+        "are approved (GET/PUT /regions, POST /approve)",
+    )
+    approved: bool = Field(False, description="set by the server when a reviewed job is approved")
 
     def job_config(self, encryption: EncryptionKey | None = None) -> VideoJobConfig:
         """The library's video job settings (``encryption``: the server's key, when ``encrypt``)."""
@@ -177,7 +216,7 @@ class JobOut(BaseModel):
     """A video job."""
 
     id: str
-    status: Literal["queued", "running", "done", "failed", "cancelled", "expired"]
+    status: Literal["queued", "running", "done", "failed", "cancelled", "expired", "review"]
     input_name: str
     input_bytes: int
     options: dict[str, Any]
@@ -194,6 +233,7 @@ class JobOut(BaseModel):
     encrypted: bool = Field(description="the result is encrypted (CENC) with the server's key")
     playback: str | None = Field(description="how to play an encrypted result")
     manifest_url: str | None = Field(description="the job's manifest (hashes, settings, counts), when done")
+    review_url: str | None = Field(None, description="the review page, while the job waits for approval")
 
 
 class JobList(BaseModel):
@@ -227,3 +267,34 @@ class SessionOut(BaseModel):
     authenticated: bool
     auth_required: bool
     csrf_token: str | None
+
+
+class RegionsDoc(BaseModel):
+    """A job's regions document (see the README's "Regions document"): the header line, then one
+    object per frame. Edit ``header.tracks[id].keep``, add ``source: manual`` boxes, set
+    ``removed`` on boxes, and PUT it back."""
+
+    header: dict[str, Any]
+    frames: list[dict[str, Any]]
+
+
+class ApproveOut(BaseModel):
+    """What an approval changed, as the audit log records it."""
+
+    job: JobOut
+    kept_tracks: list[int]
+    added: int
+    removed: int
+
+
+class FollowIn(BaseModel):
+    """A box drawn by hand on one frame."""
+
+    frame: int = Field(ge=0, description="the frame it was drawn on")
+    box: list[float] = Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels")
+
+
+class FollowOut(BaseModel):
+    """Where the box is followed: frame number -> padded box (what the render will hide)."""
+
+    boxes: dict[int, list[float]]

@@ -49,6 +49,12 @@ class ServiceSettings(BaseSettings):
     photo_workers: int = Field(2, ge=1, le=32, description="photos anonymized at once")
     default_preset: str = "balanced"
     live_sessions: int = Field(2, ge=1, le=16, description="live camera sessions at once")
+    max_streams: int = Field(4, ge=1, le=32, description="server-side live streams running at once")
+    stream_allowlist: tuple[str, ...] = Field(
+        (),
+        description="hosts, addresses or networks (JSON list) a stream URL may name although they are "
+        'private or loopback, e.g. ["192.168.1.0/24", "cam.lan"]',
+    )
 
     max_upload_bytes: int = Field(4 * GiB, ge=1)
     max_photo_bytes: int = Field(50 * MiB, ge=1)

@@ -12,6 +12,7 @@ from faceveil.service.jobs.worker import ComplianceKeys, WorkerPool
 from faceveil.service.photos import PhotoEngine
 from faceveil.service.security import AccessGuard
 from faceveil.service.settings import ServiceSettings
+from faceveil.service.streams.manager import StreamManager
 from faceveil.service.uploads import JobFiles
 
 log = logging.getLogger("faceveil.service")
@@ -30,6 +31,7 @@ class ServiceState:
     sweeper: Sweeper
     photos: PhotoEngine
     keys: ComplianceKeys = field(default_factory=ComplianceKeys)
+    streams: StreamManager | None = None
     stopped: bool = False
 
     def start(self) -> None:
@@ -51,9 +53,15 @@ class ServiceState:
             )
         self.pool.start()
         self.sweeper.start()
+        if self.streams is not None:
+            self.streams.start()
 
     def stop(self) -> None:
-        """Stop the workers (running jobs resume after the next start) and the sweeper."""
+        """Stop the workers (running jobs resume after the next start), the live streams (those
+        running start again after the next start) and the sweeper."""
+        if self.streams is not None:
+            self.streams.stop()
+            self.streams.store.close()
         self.pool.stop()
         self.sweeper.stop()
         self.store.close()

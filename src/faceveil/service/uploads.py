@@ -20,6 +20,8 @@ from faceveil.service.errors import ApiError
 INPUT_NAME = "input"
 #: The job's manifest, beside its result.
 MANIFEST_NAME = "manifest.json"
+#: The regions document of a job in review (read and edited by the reviewer).
+REGIONS_NAME = "regions.jsonl"
 _CHECK_EVERY = 32 * 1024 * 1024
 
 
@@ -59,6 +61,10 @@ class JobFiles:
         """The result's manifest (hashes, settings, counts; signed when the server has a key)."""
         return self.folder(job_id) / MANIFEST_NAME
 
+    def regions(self, job_id: str) -> Path:
+        """The regions document of a review job."""
+        return self.folder(job_id) / REGIONS_NAME
+
     def remove(self, job_id: str) -> None:
         """Delete the job's folder and everything in it."""
         shutil.rmtree(self.folder(job_id), ignore_errors=True)
@@ -72,7 +78,7 @@ class JobFiles:
         """Delete what an interrupted run left (partial uploads, temporary outputs)."""
         folder = self.folder(job_id)
         for path in folder.glob("*") if folder.is_dir() else ():
-            if path.name != INPUT_NAME:
+            if path.name not in (INPUT_NAME, REGIONS_NAME):
                 with suppress(FileNotFoundError):
                     path.unlink()
 
@@ -81,9 +87,10 @@ class JobFiles:
         return [p.name for p in self.root.iterdir() if p.is_dir() and p.name not in known]
 
     def usage(self) -> int:
-        """Bytes used by all job folders."""
+        """Bytes used by all job folders and the live streams' recordings (one quota for both)."""
         total = 0
-        for dirpath, _, names in os.walk(self.root):
+        walks = [os.walk(self.root), os.walk(self.root.parent / "streams")]
+        for dirpath, _, names in (entry for walk in walks for entry in walk):
             for name in names:
                 with suppress(OSError):
                     total += (Path(dirpath) / name).lstat().st_size

@@ -15,6 +15,7 @@ values every stream starts from::
     encrypt = "recordings.key"      # or "env:FACEVEIL_ENCRYPTION_KEY"; MP4 recordings only
     manifest = "manifests"          # or true: beside each recorded file
     signing_key = "signing.pem"
+    audio = "keep"                  # or "drop": recordings and pushes carry the sound (AAC)
 
 Every key is checked; an unknown key is an error naming the valid ones.
 """
@@ -30,6 +31,7 @@ from typing import Any
 from faceveil.compliance.keys import ENV_PREFIX, load_encryption_key, load_signing_key
 from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, WatermarkConfig, parse_color
 from faceveil.errors import ConfigError
+from faceveil.stream.audio import voice_filter
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, DEFAULT_LIVE_PRESET, LiveConfig
 from faceveil.stream.records import SegmentManifestConfig
 from faceveil.stream.safety import parse_source
@@ -83,6 +85,8 @@ STREAM_KEYS: dict[str, Any] = {
     "encrypt": None,
     "manifest": None,
     "signing_key": None,
+    "audio": "keep",
+    "voice": None,
 }
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
@@ -170,6 +174,8 @@ def stream_spec(values: Mapping[str, Any], *, default_name: str = "stream") -> S
         regions=None if v["regions"] is None else Path(v["regions"]),
         encryption=None if v["encrypt"] is None else load_encryption_key(str(v["encrypt"])),
         manifest=_manifest(v["manifest"], v["signing_key"]),
+        audio=str(v["audio"]),
+        audio_filter=voice_filter(None if v["voice"] is None else str(v["voice"])),
     )
 
 

@@ -94,6 +94,51 @@ class MjpegSink:
         self._thread.join(5)
 
 
+class PreviewSink:
+    """Keeps the newest anonymized frame for a preview served by somebody else (the web app).
+
+    Args:
+        name: the sink's label.
+        quality: JPEG quality (1-100).
+    """
+
+    def __init__(self, name: str = "preview", quality: int = 75) -> None:
+        if not 1 <= quality <= 100:
+            raise ConfigError(f"JPEG quality must lie in [1, 100], got {quality}")
+        self.name = name
+        self.quality = quality
+        self.faces = 0
+        self._lock = threading.Lock()
+        self._frame: OutputFrame | None = None
+        self._seq = 0
+        self._jpeg: tuple[int, bytes] = (-1, b"")
+
+    def write(self, frame: OutputFrame) -> None:
+        """Make ``frame`` the newest (encoded only when asked for)."""
+        with self._lock:
+            self._frame = frame
+            self._seq += 1
+            self.faces = frame.faces
+
+    def jpeg(self) -> tuple[int, bytes] | None:
+        """``(sequence, JPEG)`` of the newest frame, or None before the first one."""
+        with self._lock:
+            frame, seq = self._frame, self._seq
+            if frame is None:
+                return None
+            if self._jpeg[0] == seq:
+                return self._jpeg
+        data = _encode(frame.image, self.quality)
+        with self._lock:
+            self._jpeg = (seq, data)
+        return seq, data
+
+    def close(self) -> None:
+        """Forget the last frame (a stopped stream shows nothing)."""
+        with self._lock:
+            self._frame = None
+
+
 def _encode(image: RGBImage, quality: int) -> bytes:
     import cv2
 

@@ -90,6 +90,23 @@ def redact(url: str) -> str:
     return urlunsplit(SplitResult(parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def redact_in(text: str, url: str) -> str:
+    """``text`` (an error message, say) with ``url`` redacted and its password, if any, hidden."""
+    text = text.replace(url, redact(url))
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return text
+    if password:
+        text = text.replace(password, "***")
+        from urllib.parse import quote, unquote
+
+        for form in {quote(password, safe=""), unquote(password)}:
+            if form:
+                text = text.replace(form, "***")
+    return text
+
+
 def public_url(url: str) -> str:
     """``url`` as a record may show it: no password, no query or fragment (tokens live there),
     and for RTMP no last path element (the stream key)."""

@@ -10,11 +10,8 @@ that drops is reopened with backoff; frames meanwhile are counted as lost for th
 from __future__ import annotations
 
 import logging
-import queue
 import re
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -23,8 +20,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from faceveil.errors import ConfigError, OutputError, StreamError
-from faceveil.stream.safety import redact
+from faceveil.errors import ConfigError, OutputError
+from faceveil.stream.audio import AUDIO_RATE, AudioBlock, Samples
+from faceveil.stream.safety import redact, redact_in
+from faceveil.stream.sound import AudioFeed
 
 if TYPE_CHECKING:
     from faceveil.compliance.keys import EncryptionKey
@@ -90,6 +89,13 @@ class Sink(Protocol):
 
     def close(self) -> None:
         """Finish and release everything."""
+
+
+class AudioSink(Protocol):
+    """A sink that also carries the sound (recordings and pushes; a preview does not)."""
+
+    def write_audio(self, block: AudioBlock) -> None:
+        """Take one block of sound (an empty block announces the source's channels)."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ class _Encoder:
         size: tuple[int, int],
         options: dict[str, str],
         timeout: float,
+        audio_channels: int | None = None,
     ) -> None:
         import av
 
@@ -180,6 +187,15 @@ class _Encoder:
         }
         self.stream = stream
         self.last_pts = -1
+        self.audio: Any = None
+        self._pending = np.zeros((0, audio_channels or 1), np.float32)
+        self._audio_pts = 0
+        if audio_channels is not None:
+            self.audio = self.container.add_stream(
+                "aac", rate=AUDIO_RATE, layout="mono" if audio_channels == 1 else "stereo"
+            )
+            self.audio.bit_rate = 128_000
+            self.audio.time_base = Fraction(1, AUDIO_RATE)
 
     def encode(self, image: RGBImage, pts_ms: int) -> None:
         width, height = self.size
@@ -192,10 +208,38 @@ class _Encoder:
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
 
+    def encode_audio(self, samples: Samples) -> None:
+        """Encode sound that continues the track (AAC frames of 1024 samples, pts by count)."""
+        if self.audio is None or not len(samples):
+            return
+        pending = np.concatenate([self._pending, samples]) if len(self._pending) else samples
+        size = 1024
+        whole = len(pending) // size * size
+        for start in range(0, whole, size):
+            self._audio_frame(pending[start : start + size])
+        self._pending = pending[whole:]
+
+    def _audio_frame(self, chunk: Samples) -> None:
+        av = self._av
+        layout = "mono" if chunk.shape[1] == 1 else "stereo"
+        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T), format="fltp", layout=layout)
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self._audio_pts
+        frame.time_base = Fraction(1, AUDIO_RATE)
+        self._audio_pts += len(chunk)
+        for packet in self.audio.encode(frame):
+            self.container.mux(packet)
+
     def close(self) -> None:
         try:
             for packet in self.stream.encode(None):
                 self.container.mux(packet)
+            if self.audio is not None:
+                if len(self._pending):  # the last frame, filled up with silence
+                    fill = np.zeros((1024 - len(self._pending), self._pending.shape[1]), np.float32)
+                    self._audio_frame(np.concatenate([self._pending, fill]))
+                for packet in self.audio.encode(None):
+                    self.container.mux(packet)
         finally:
             self.container.close()
 
@@ -264,6 +308,7 @@ class FileSink:
         self._encoder: _Encoder | None = None
         self._counts = SegmentCounts()
         self._segment_start = 0.0
+        self._audio = AudioFeed()
         if not overwrite and segment_s is None and self.path.exists():
             raise OutputError(f"{self.path} exists; pass overwrite (--overwrite) to replace it")
 
@@ -284,13 +329,20 @@ class FileSink:
             options |= self.encryption.muxer_options()  # an option dictionary: no command line
         try:
             encoder = _Encoder(
-                str(path), self.muxer, self.encoder_config, _even_size(frame.image), options, 10.0
+                str(path),
+                self.muxer,
+                self.encoder_config,
+                _even_size(frame.image),
+                options,
+                10.0,
+                self._audio.channels,
             )
         except (OSError, ValueError) as exc:
             raise OutputError(f"cannot write {path}: {exc}") from None
         self.files.append(path)
         self._started += 1
         self._segment_start = frame.pts
+        self._audio.start(frame.pts)
         self._counts = SegmentCounts()
         self._prune()
         return encoder
@@ -312,17 +364,32 @@ class FileSink:
             and self.segment_s is not None
             and frame.pts - self._segment_start >= self.segment_s
         ):
-            self.close()
+            self._finish_file(until=frame.pts)
             encoder = None
         if encoder is None:
             encoder = self._encoder = self._open(frame)
         encoder.encode(frame.image, round((frame.pts - self._segment_start) * 1000))
+        self._audio.write(encoder, frame.pts)
         self._counts.add(frame)
+
+    @property
+    def current(self) -> Path | None:
+        """The file being written now (None between files)."""
+        return self.files[-1] if self._encoder is not None and self.files else None
+
+    def write_audio(self, block: AudioBlock) -> None:
+        """Take sound; it is written once the pictures reach its time."""
+        self._audio.add(block, self._encoder)
 
     def close(self) -> None:
         """Finish the current file (then tell the observer it is final)."""
+        self._finish_file(until=None)
+
+    def _finish_file(self, until: float | None) -> None:
+        """Close the open file with its sound up to ``until`` (None: all the sound held)."""
         if self._encoder is not None:
             encoder, self._encoder = self._encoder, None
+            self._audio.write(encoder, until)
             encoder.close()
             if self.observer is not None:
                 self.observer.finished(self.files[-1], self._counts)
@@ -358,10 +425,16 @@ class PushSink:
         self.retry_delay = retry_delay
         self.lost = 0
         self.connections = 0
+        self.last_error: str | None = None
         self._encoder: _Encoder | None = None
         self._retry_at = 0.0
         self._delay = retry_delay
         self._start: float | None = None
+        self._audio = AudioFeed()
+
+    def write_audio(self, block: AudioBlock) -> None:
+        """Take sound; it is sent once the pictures reach its time."""
+        self._audio.add(block, self._encoder)
 
     def write(self, frame: OutputFrame) -> None:
         """Send one frame; while the target is down, the frame is counted in ``lost``."""
@@ -374,16 +447,17 @@ class PushSink:
             try:
                 self._connect(frame)
             except (av.error.FFmpegError, OSError) as exc:
-                self._failed(f"cannot connect: {exc}")
+                self._failed(f"cannot connect: {redact_in(str(exc), self.url)}")
                 self.lost += 1
                 return
         assert self._encoder is not None and self._start is not None
         try:
             self._encoder.encode(frame.image, round((frame.pts - self._start) * 1000))
+            self._audio.write(self._encoder, frame.pts)
         except (av.error.FFmpegError, OSError) as exc:
             self._encoder.abort()
             self._encoder = None
-            self._failed(f"the connection dropped: {exc}")
+            self._failed(f"the connection dropped: {redact_in(str(exc), self.url)}")
             self.lost += 1
 
     def _connect(self, frame: OutputFrame) -> None:
@@ -393,13 +467,22 @@ class PushSink:
             else ("flv", {"flvflags": "no_duration_filesize"})
         )
         self._encoder = _Encoder(
-            self.url, muxer, self.encoder_config, _even_size(frame.image), options, self.timeout
+            self.url,
+            muxer,
+            self.encoder_config,
+            _even_size(frame.image),
+            options,
+            self.timeout,
+            self._audio.channels,
         )
         self._start = frame.pts
+        self._audio.start(frame.pts)
         self._delay = self.retry_delay
         self.connections += 1
+        self.last_error = None
 
     def _failed(self, why: str) -> None:
+        self.last_error = why
         log.warning("%s: %s; retrying in %.1f s", self.name, why, self._delay)
         self._retry_at = time.monotonic() + self._delay
         self._delay = min(self._delay * 2, 30.0)
@@ -411,83 +494,7 @@ class PushSink:
         if self._encoder is not None:
             encoder, self._encoder = self._encoder, None
             try:
+                self._audio.write(encoder, None)
                 encoder.close()
             except (av.error.FFmpegError, OSError) as exc:
-                log.warning("%s: closing: %s", self.name, exc)
-
-
-_STOP = object()
-
-
-class SinkRunner(threading.Thread):
-    """Runs one sink in its own thread behind a queue of ``depth`` frames.
-
-    A full queue drops its oldest frame (counted in ``dropped``). The sink's exception, if any,
-    is kept in ``error`` and raised by :meth:`finish` in the caller's thread.
-
-    Args:
-        sink: the sink to feed.
-        depth: frames that may wait.
-        delivered: called after each write with the frame (to measure latency to the output).
-    """
-
-    def __init__(
-        self, sink: Sink, depth: int = 8, delivered: Callable[[str, OutputFrame], None] | None = None
-    ) -> None:
-        super().__init__(name=f"faceveil-sink-{sink.name}", daemon=True)
-        self.sink = sink
-        self.queue: queue.Queue[Any] = queue.Queue(depth)
-        self.delivered = delivered
-        self.dropped = 0
-        self.written = 0
-        self.error: BaseException | None = None
-        self._lock = threading.Lock()
-
-    def put(self, frame: OutputFrame) -> None:
-        """Queue a frame (never blocks: the oldest waiting frame makes room)."""
-        if self.error is not None:
-            raise StreamError(f"output {self.sink.name} failed: {self.error}") from self.error
-        with self._lock:
-            while True:
-                try:
-                    self.queue.put_nowait(frame)
-                    return
-                except queue.Full:
-                    try:
-                        self.queue.get_nowait()
-                        self.dropped += 1
-                    except queue.Empty:
-                        continue
-
-    def run(self) -> None:
-        try:
-            while (item := self.queue.get()) is not _STOP:
-                self.sink.write(item)
-                self.written += 1
-                if self.delivered is not None:
-                    self.delivered(self.sink.name, item)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller by finish()
-            self.error = exc
-        finally:
-            self._close()
-
-    def _close(self) -> None:
-        try:
-            self.sink.close()
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller by finish()
-            self.error = self.error or exc
-
-    def finish(self, timeout: float = 30.0) -> None:
-        """Write what is queued, close the sink, and raise its error if it failed."""
-        if self.is_alive():
-            with self._lock:
-                while True:
-                    try:
-                        self.queue.put(_STOP, timeout=0.1)
-                        break
-                    except queue.Full:
-                        if not self.is_alive():
-                            break
-            self.join(timeout)
-        if self.error is not None:
-            raise self.error
+                log.warning("%s: closing: %s", self.name, redact_in(str(exc), self.url))

@@ -20,7 +20,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import ConfigError, InputError, StreamError
-from faceveil.stream.safety import SourceSpec
+from faceveil.stream.audio import AUDIO_RATE, MAX_CHANNELS, AudioBlock, Samples
+from faceveil.stream.safety import SourceSpec, redact_in
 
 RGBImage = npt.NDArray[np.uint8]
 log = logging.getLogger("faceveil.stream")
@@ -141,7 +142,7 @@ def open_container(spec: SourceSpec, config: SourceConfig) -> Any:
             f"{spec.scheme}:// is not supported by the FFmpeg inside PyAV here (built without it)"
         ) from None
     except (av.error.FFmpegError, OSError) as exc:
-        raise InputError(f"cannot open {spec.display}: {exc}") from None
+        raise InputError(f"cannot open {spec.display}: {redact_in(str(exc), spec.target)}") from None
     if not container.streams.video:
         container.close()
         raise InputError(f"{spec.display} has no video stream")
@@ -150,18 +151,63 @@ def open_container(spec: SourceSpec, config: SourceConfig) -> Any:
 
 def decode(container: Any) -> Iterator[tuple[RGBImage, float | None]]:
     """Upright RGB frames and their timestamps (seconds) of the first video stream, low delay."""
+    for kind, payload, seconds in demux(container, audio=False):
+        if kind == "video":
+            yield payload, seconds
+
+
+def demux(container: Any, audio: bool = True) -> Iterator[tuple[str, Any, float | None]]:
+    """``("video", rgb, seconds)`` of the first video stream and, with ``audio``,
+    ``("audio", samples, seconds)`` of the first audio stream (float32 ``(n, channels)`` at
+    `AUDIO_RATE`, mono or stereo), in the container's order, low delay."""
     stream = container.streams.video[0]
     stream.codec_context.thread_type = "SLICE"  # frame threads would hold frames back
-    for packet in container.demux(stream):
+    sound = container.streams.audio[0] if audio and container.streams.audio else None
+    streams = (stream,) if sound is None else (stream, sound)
+    resample = None if sound is None else _Resampler(sound)
+    if resample is not None:  # tell the outputs about the sound before the first picture
+        yield "audio", np.zeros((0, resample.channels), np.float32), None
+    for packet in container.demux(*streams):
+        if sound is not None and packet.stream.index == sound.index:
+            assert resample is not None
+            for frame in packet.decode():
+                for samples, seconds in resample(frame):
+                    yield "audio", samples, seconds
+            continue
         for frame in packet.decode():
             rgb = frame.to_ndarray(format="rgb24")
             turn = round(float(getattr(frame, "rotation", 0) or 0) / 90) % 4
             if turn:
                 rgb = np.ascontiguousarray(np.rot90(rgb, turn))
-            seconds = (
-                float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
-            )
-            yield rgb, seconds
+            yield "video", rgb, _seconds(frame)
+
+
+def _seconds(frame: Any) -> float | None:
+    return float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+
+
+class _Resampler:
+    """Audio frames to float32 ``(n, channels)`` at `AUDIO_RATE`, stamped on a sample count that
+    follows the source's own timestamps (re-anchored when they jump by more than 50 ms)."""
+
+    def __init__(self, stream: Any) -> None:
+        av = _av()
+        channels = min(MAX_CHANNELS, max(1, int(stream.codec_context.channels or 1)))
+        self.channels = channels
+        self.layout = "mono" if channels == 1 else "stereo"
+        self._resampler = av.AudioResampler(format="flt", layout=self.layout, rate=AUDIO_RATE)
+        self._next: float | None = None
+
+    def __call__(self, frame: Any) -> Iterator[tuple[Samples, float | None]]:
+        start = _seconds(frame)
+        if start is not None and (self._next is None or abs(start - self._next) > 0.05):
+            self._next = start
+        for out in self._resampler.resample(frame):
+            samples = np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1, self.channels)
+            seconds = self._next
+            if self._next is not None:
+                self._next += len(samples) / AUDIO_RATE
+            yield samples, seconds
 
 
 class _Timeline:
@@ -196,6 +242,15 @@ class _Timeline:
         pts = max(pts, self.last + 0.001)
         self.last = pts
         return pts
+
+    def place_audio(self, source_pts: float | None, capture_time: float) -> float:
+        """Output seconds of a sound block: the offset the pictures of this connection use."""
+        wall = capture_time - self.start
+        if source_pts is None:
+            return wall
+        if self.offset is None:
+            self.offset = wall - source_pts
+        return source_pts + self.offset
 
     def period(self, pts: float) -> float | None:
         """Moving average of the gaps between output timestamps (the source's frame period)."""
@@ -240,6 +295,12 @@ class SourceReader:
         self.opener = opener
         self.connections = 0
         self.frames = 0
+        #: Where decoded sound goes (set before :meth:`run`; None: the sound is not decoded).
+        self.on_audio: Callable[[AudioBlock], None] | None = None
+        #: The last reason the source could not be read (None while it is read).
+        self.last_error: str | None = None
+        #: Seconds until the next attempt while reconnecting (None otherwise).
+        self.retry_in: float | None = None
 
     @property
     def reconnects(self) -> int:
@@ -272,7 +333,9 @@ class SourceReader:
                 )
                 return
             log.info("%s: reconnecting in %.1f s", self.spec.display, delay)
+            self.retry_in = delay
             self.stop.wait(delay)
+            self.retry_in = None
             delay = min(delay * 2, self.config.reconnect_max_delay)
 
     def _session(self, emit: Callable[[CapturedFrame], None], timeline: _Timeline) -> int:
@@ -282,40 +345,48 @@ class SourceReader:
             container = self.opener(self.spec, self.config)
         except InputError as exc:  # unreachable or refused for now: tried again (other errors are final)
             log.warning("%s", exc)
+            self.last_error = str(exc)
             return 0
         self.connections += 1
         timeline.reconnected()
         count = 0
         try:
-            for rgb, source_pts in self._paced(decode(container)):
+            for kind, payload, source_pts in self._paced(demux(container, self.on_audio is not None)):
                 if self.stop.is_set():
                     break
                 now = self.clock()
+                if kind == "audio":
+                    assert self.on_audio is not None
+                    self.on_audio(AudioBlock(payload, timeline.place_audio(source_pts, now)))
+                    continue
                 pts = timeline.place(source_pts, now)
                 period = timeline.period(pts)
-                emit(CapturedFrame(rgb, now, pts, source_pts, self.connections, period))
+                emit(CapturedFrame(payload, now, pts, source_pts, self.connections, period))
+                self.last_error = None
                 count += 1
                 self.frames += 1
         except (av.error.FFmpegError, OSError, EOFError) as exc:
-            log.warning("%s: the stream dropped: %s", self.spec.display, exc)
+            why = redact_in(str(exc), self.spec.target)
+            log.warning("%s: the stream dropped: %s", self.spec.display, why)
+            self.last_error = f"{self.spec.display}: the stream dropped: {why}"
         finally:
             container.close()
         return count
 
     def _paced(
-        self, frames: Iterator[tuple[RGBImage, float | None]]
-    ) -> Iterator[tuple[RGBImage, float | None]]:
-        """For a file in real time, hold each frame until its timestamp comes."""
+        self, items: Iterator[tuple[str, Any, float | None]]
+    ) -> Iterator[tuple[str, Any, float | None]]:
+        """For a file in real time, hold each frame (and sound block) until its timestamp comes."""
         if not self.config.realtime or self.spec.kind != "file":
-            yield from frames
+            yield from items
             return
         start: float | None = None
         first = 0.0
-        for rgb, seconds in frames:
+        for kind, payload, seconds in items:
             if seconds is not None:
                 if start is None:
                     start, first = self.clock(), seconds
                 wait = start + (seconds - first) - self.clock()
                 if wait > 0 and self.stop.wait(wait):
                     return
-            yield rgb, seconds
+            yield kind, payload, seconds

@@ -40,11 +40,15 @@ class StreamStats:
         repeated: last anonymized frame sent again in place of a dropped one (``on_late=repeat``).
         hidden_whole: frames hidden whole because the detector failed on them.
         faces: the highest number of faces in view on one frame.
+        faces_now: faces in view on the newest anonymized frame.
         connection: the source connection being read (1, then 2 after a reconnection...).
         reconnects: successful reconnections of the source.
         latency_ms: added latency of each anonymized frame, capture to anonymized.
         delivered_ms: per output, capture to written (encoded, sent or published).
         sink_dropped: per output, frames its queue dropped because it was slower than the stream.
+        audio_samples: sound samples (per channel, 48 kHz) handed to the outputs.
+        audio_filter_failures: sound blocks made silent because the audio filter failed on them.
+        audio_dropped: per output, sound samples let go because the output was stuck.
     """
 
     frames_in: int = 0
@@ -56,11 +60,15 @@ class StreamStats:
     repeated: int = 0
     hidden_whole: int = 0
     faces: int = 0
+    faces_now: int = 0
     connection: int = 0
     reconnects: int = 0
     latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
     delivered_ms: dict[str, deque[float]] = field(default_factory=dict)
     sink_dropped: dict[str, int] = field(default_factory=dict)
+    audio_samples: int = 0
+    audio_filter_failures: int = 0
+    audio_dropped: dict[str, int] = field(default_factory=dict)
     start: float | None = None
     end: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -80,6 +88,7 @@ class StreamStats:
         self.detected += int(out.detected)
         self.hidden_whole += int(out.hidden_whole)
         self.faces = max(self.faces, out.faces)
+        self.faces_now = out.faces
         self.latency_ms.append(out.latency_ms)
 
     def delivered(self, sink: str, frame: OutputFrame) -> None:
@@ -131,4 +140,7 @@ class StreamStats:
             },
             "delivered_ms": delivered,
             "output_dropped": dict(self.sink_dropped),
+            "audio_s": round(self.audio_samples / 48_000, 2),
+            "audio_filter_failures": self.audio_filter_failures,
+            "audio_dropped": dict(self.audio_dropped),
         }

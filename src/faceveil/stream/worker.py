@@ -6,6 +6,10 @@ older than ``max_lag`` seconds, and otherwise has the engine anonymize it; only 
 to the sinks. With ``on_late="repeat"`` every dropped frame is replaced by the last anonymized
 frame at the dropped frame's time (outputs keep a steady frame rate); with ``drop`` it is left
 out. Before the first frame is anonymized, a dropped frame is replaced by nothing.
+
+Sound (``audio="keep"``, the default) goes its own way: the reader hands each decoded block to
+an audio thread, which runs it through the stream's audio filter (none by default) and gives
+it to every sink that records or pushes. Frames dropped on the picture side never cut it.
 """
 
 from __future__ import annotations
@@ -20,13 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.compliance.keys import EncryptionKey
 from faceveil.config import check_choice
 from faceveil.errors import ConfigError, StreamError
+from faceveil.stream.audio import AUDIO_CHOICES, AudioBlock, AudioFilterFactory, FilteredAudio
 from faceveil.stream.engine import LiveConfig, LiveFrame, LiveSession
 from faceveil.stream.mjpeg import MjpegSink
 from faceveil.stream.records import SegmentManifestConfig, SegmentManifests
+from faceveil.stream.runner import SinkRunner
 from faceveil.stream.safety import SourceSpec
 from faceveil.stream.sinks import (
     EncoderConfig,
@@ -35,13 +44,14 @@ from faceveil.stream.sinks import (
     OutputSpec,
     PushSink,
     Sink,
-    SinkRunner,
     check_encryptable_recording,
 )
+from faceveil.stream.sound import SoundPath
 from faceveil.stream.sources import CapturedFrame, SourceConfig, SourceReader
 from faceveil.stream.stats import StreamStats
 
 log = logging.getLogger("faceveil.stream")
+RGBImage = npt.NDArray[np.uint8]
 ON_LATE = ("drop", "repeat")
 
 
@@ -67,6 +77,11 @@ class StreamSpec:
         encryption: CENC-encrypt every recorded file (MP4 recordings only; pushes and previews
             are not encrypted).
         manifest: write a (signed) manifest of every finished recorded file.
+        audio: ``keep`` the source's sound in recordings and pushes (AAC), or ``drop`` it.
+        output_size: ``(width, height)`` the pictures are scaled down to fit, before they are
+            anonymized (None: the source's size; a picture is never scaled up).
+        audio_filter: builds the stream's audio filter from (sample rate, channels) once the
+            source's sound is known (e.g. a voice disguiser); None passes the sound through.
     """
 
     name: str
@@ -85,6 +100,9 @@ class StreamSpec:
     regions: Path | None = None
     encryption: EncryptionKey | None = None
     manifest: SegmentManifestConfig | None = None
+    audio: str = "keep"
+    audio_filter: AudioFilterFactory | None = None
+    output_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not self.outputs:
@@ -96,6 +114,11 @@ class StreamSpec:
         for path in files:
             check_encryptable_recording(path, self.encryption)
         check_choice("on-late policy", self.on_late, ON_LATE)
+        check_choice("audio", self.audio, AUDIO_CHOICES)
+        if self.output_size is not None and not all(16 <= v <= 7680 for v in self.output_size):
+            raise ConfigError(f"output_size must lie in [16, 7680] px on each side, got {self.output_size!r}")
+        if self.audio_filter is not None and not callable(self.audio_filter):
+            raise ConfigError("audio_filter must build a filter from (sample rate, channels)")
         if not 0.02 <= self.max_lag <= 60:
             raise ConfigError(f"max_lag must lie in [0.02, 60] seconds, got {self.max_lag!r}")
         if not 1 <= self.queue_size <= 64:
@@ -195,6 +218,9 @@ class StreamWorker:
         self._out_count = 0
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
+        self.sound: SoundPath | None = None
+        if spec.audio == "keep" and hasattr(self.reader, "on_audio"):
+            self.reader.on_audio = self._audio_in
 
     # ------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -242,13 +268,16 @@ class StreamWorker:
             name=f"faceveil-read-{self.spec.name}",
             daemon=True,
         )
+        self.sound = SoundPath(self.spec.name, self.spec.audio_filter, _to_sinks(runners), self.stats)
         self.stats.started()
+        self.sound.start()
         reader.start()
         try:
             self._loop(mailbox, runners, audit)
         finally:
             self.stop.set()
             reader.join()
+            self.sound.finish()
             errors = self._finish(runners)
             if audit is not None:
                 audit.close()
@@ -278,6 +307,17 @@ class StreamWorker:
         finally:
             mailbox.close()
 
+    # -- sound ---------------------------------------------------------------------------------
+    @property
+    def audio(self) -> FilteredAudio | None:
+        """The stream's filtered sound (None before the first block)."""
+        return None if self.sound is None else self.sound.audio
+
+    def _audio_in(self, block: AudioBlock) -> None:
+        """From the reader: one decoded block."""
+        if self.sound is not None:
+            self.sound.put(block)
+
     def _counted(self, mailbox: _Mailbox) -> Callable[[CapturedFrame], None]:
         def put(frame: CapturedFrame) -> None:
             self.stats.frames_in += 1
@@ -293,6 +333,8 @@ class StreamWorker:
             except BaseException as exc:  # noqa: BLE001 - collected, the first is raised by run()
                 errors.append(exc)
             self.stats.sink_dropped[runner.sink.name] = runner.dropped
+            if runner.audio_dropped:
+                self.stats.audio_dropped[runner.sink.name] = runner.audio_dropped
         return errors
 
     # ------------------------------------------------------------------------------------------
@@ -325,7 +367,8 @@ class StreamWorker:
             if time.monotonic() - item.capture_time > self.spec.max_lag:
                 self._drop(item, late=True)
                 continue
-            out = self.session.process(item.rgb, item.capture_time, item.period)
+            rgb = item.rgb if self.spec.output_size is None else fit_within(item.rgb, self.spec.output_size)
+            out = self.session.process(rgb, item.capture_time, item.period)
             self.stats.processed(out)
             self._last = (out, item.pts)
             self._emit(out, item.pts, item.capture_time, runners, audit, item)
@@ -356,6 +399,26 @@ class StreamWorker:
             audit.write(json.dumps(_record(self._out_count, out, pts, source)) + "\n")
         self._out_count += 1
         self.stats.frames_out += 1
+
+
+def _to_sinks(runners: list[SinkRunner]) -> Callable[[AudioBlock], None]:
+    def deliver(block: AudioBlock) -> None:
+        for runner in runners:
+            runner.put_audio(block)
+
+    return deliver
+
+
+def fit_within(rgb: RGBImage, size: tuple[int, int]) -> RGBImage:
+    """``rgb`` scaled down (aspect kept, even sides) to fit ``size``; unchanged when it fits."""
+    height, width = rgb.shape[:2]
+    scale = min(size[0] / width, size[1] / height)
+    if scale >= 1.0:
+        return rgb
+    import cv2
+
+    new = (max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2))
+    return np.asarray(cv2.resize(rgb, new, interpolation=cv2.INTER_AREA), dtype=np.uint8)
 
 
 def _record(index: int, out: LiveFrame, pts: float, source: CapturedFrame | None) -> dict[str, Any]:

@@ -13,7 +13,9 @@ from typing import Any
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 FAILED, CANCELLED, EXPIRED = "failed", "cancelled", "expired"
-STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, EXPIRED)
+#: A "review before release" job stopped after detection, waiting for a person's approval.
+REVIEW = "review"
+STATUSES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED, EXPIRED, REVIEW)
 FINAL = frozenset({DONE, FAILED, CANCELLED, EXPIRED})
 #: A job that was running when the server stopped is run once more, then failed.
 MAX_ATTEMPTS = 2
@@ -203,6 +205,25 @@ class JobStore:
                 "finished_at = NULL, expires_at = NULL, output_bytes = NULL "
                 "WHERE id = ? AND status IN (?, ?) AND has_input = 1",
                 (QUEUED, job_id, FAILED, CANCELLED),
+            )
+        return cursor.rowcount == 1
+
+    def to_review(self, job_id: str, faces: int, tracks: int) -> bool:
+        """A running review job found its regions: it waits for approval (False if it had ended)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET status = ?, faces = ?, tracks = ? WHERE id = ? AND status = ?",
+                (REVIEW, faces, tracks, job_id, RUNNING),
+            )
+        return cursor.rowcount == 1
+
+    def approve(self, job_id: str, options: dict[str, Any]) -> bool:
+        """Queue a job in review again, to render (``options`` mark it approved)."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE jobs SET status = ?, options = ?, attempts = 0, frames_done = 0 "
+                "WHERE id = ? AND status = ?",
+                (QUEUED, json.dumps(options), job_id, REVIEW),
             )
         return cursor.rowcount == 1
 

@@ -13,15 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faceveil.errors import ConfigError, FaceveilError, JobCancelledError
-from faceveil.pipeline.video import VideoJob
+from faceveil.pipeline.video import VideoJob, VideoJobConfig
 from faceveil.service.audit import AuditLog
 from faceveil.service.jobs.store import CANCELLED, DONE, FAILED, QUEUED, JobRecord, JobStore
 from faceveil.service.schemas import VideoOptions
-from faceveil.service.uploads import MANIFEST_NAME, JobFiles
+from faceveil.service.uploads import MANIFEST_NAME, REGIONS_NAME, JobFiles
 
 if TYPE_CHECKING:
     from faceveil.cluster.ray_backend import ClusterConfig
-    from faceveil.cluster.video_job import ClusterVideoJob
     from faceveil.compliance.keys import EncryptionKey, SigningKey
     from faceveil.detection.base import Detector
     from faceveil.service.settings import ServiceSettings
@@ -92,16 +91,46 @@ class VideoRunner:
         if options.encrypt and self.keys.encryption is None:
             raise ConfigError("this server has no encryption key (FACEVEIL_ENCRYPTION_KEY_FILE)")
         config = options.job_config(self.keys.encryption)
-        video: VideoJob | ClusterVideoJob
-        if self.cluster is not None:
-            from faceveil.cluster.video_job import ClusterVideoJob
+        if self.cluster is not None and not options.review:  # review jobs run here (two passes)
+            return self._on_cluster(self.cluster, config, options, source, target, progress, cancel)
+        detector = None if self.detector_factory is None else self.detector_factory(options.preset)
+        anonymizer = Anonymizer(config.anonymizer, detector=detector)
+        regions = Path(target).with_name(REGIONS_NAME)
+        if options.review and not options.approved:  # stop after detection: the review comes next
+            from faceveil.pipeline.regions import detect_document
 
-            factory = self.detector_factory
-            build = None if factory is None else functools.partial(factory, options.preset)
-            video = ClusterVideoJob(config, self.cluster, cancel=cancel, detector=build)
+            document = detect_document(source, anonymizer, config, stop=cancel)
+            document.save(regions)
+            faces = sum(r.source == "detected" for f in document.frames for r in f.regions)
+            return faces, len(document.tracks())
+        video = VideoJob(config, anonymizer, cancel=cancel)
+        video.progress = lambda done, total: progress(done, total, video.faces_so_far)
+        manifest = ManifestOptions(Path(target).with_name(MANIFEST_NAME), self.keys.signing)
+        if options.review:  # approved: render from the reviewed regions
+            from faceveil.pipeline.regions import load_for
+
+            report = video.render(source, target, load_for(source, regions), manifest=manifest)
         else:
-            detector = None if self.detector_factory is None else self.detector_factory(options.preset)
-            video = VideoJob(config, Anonymizer(config.anonymizer, detector=detector), cancel=cancel)
+            report = video.run(source, target, manifest=manifest)
+        return report.faces, report.tracks
+
+    def _on_cluster(
+        self,
+        cluster: ClusterConfig,
+        config: VideoJobConfig,
+        options: VideoOptions,
+        source: str,
+        target: str,
+        progress: JobProgress,
+        cancel: threading.Event,
+    ) -> tuple[int, int]:
+        """Run the job split into segments on the Ray cluster (same result, same manifest)."""
+        from faceveil.cluster.video_job import ClusterVideoJob
+        from faceveil.compliance.manifest import ManifestOptions
+
+        factory = self.detector_factory
+        build = None if factory is None else functools.partial(factory, options.preset)
+        video = ClusterVideoJob(config, cluster, cancel=cancel, detector=build)
         video.progress = lambda done, total: progress(done, total, video.faces_so_far)
         manifest = ManifestOptions(Path(target).with_name(MANIFEST_NAME), self.keys.signing)
         report = video.run(source, target, manifest=manifest)
@@ -119,6 +148,11 @@ def cluster_settings(settings: ServiceSettings) -> ClusterConfig | None:
         workers=settings.ray_workers,
         segment_seconds=settings.ray_segment_seconds,
     )
+
+
+def _in_review(job: JobRecord) -> bool:
+    """A review job's first run (detection only)."""
+    return bool(job.options.get("review")) and not job.options.get("approved")
 
 
 class WorkerPool:
@@ -228,11 +262,26 @@ class WorkerPool:
             log.exception("job %s failed", job.id)
             self._end(job, FAILED, error_code="internal_error", error_message=f"unexpected error: {exc}")
         else:
+            if _in_review(job):
+                self._review(job, faces, tracks)
+                return
+            if job.options.get("review"):  # rendered after approval: the original goes now
+                self.files.remove_input(job.id)
+                self.store.set_fields(job.id, has_input=0)
             size = target.stat().st_size if target.exists() else None
             self._end(job, DONE, faces=faces, tracks=tracks, output_bytes=size)
         finally:
             self._cancels.pop(job.id, None)
             self._finished.pop(job.id, threading.Event()).set()
+
+    def _review(self, job: JobRecord, faces: int, tracks: int) -> None:
+        """Detection is done: the job waits for a person (its original is kept for the render)."""
+        if self.store.to_review(job.id, faces, tracks):
+            self.audit.record(
+                "job_review", client=None, principal="worker", job_id=job.id, faces=faces, tracks=tracks
+            )
+        else:
+            self.files.regions(job.id).unlink(missing_ok=True)
 
     def _end(self, job: JobRecord, status: str, **values: object) -> None:
         values = {k: v for k, v in values.items() if v is not None}

@@ -61,6 +61,7 @@ def job_out(job: JobRecord) -> JobOut:
         encrypted=encrypted,
         playback=PLAYBACK if encrypted else None,
         manifest_url=f"/api/v1/jobs/{job.id}/manifest" if job.status == DONE else None,
+        review_url=f"/jobs/{job.id}/review" if job.status == "review" else None,
     )
 
 
@@ -203,7 +204,7 @@ async def job_events(job_id: JobId, request: Request, state: State, caller: Call
             if text != last:
                 last = text
                 yield f"data: {text}\n\n"
-            if job.status in FINAL:
+            if job.status in FINAL or job.status == "review":  # review: nothing changes until approved
                 return
             await asyncio.sleep(_EVENT_PERIOD_S)
 

@@ -1,4 +1,4 @@
-"""The web pages: photos, videos, jobs, live camera, login (server-rendered, plain JavaScript)."""
+"""The web pages: photos, videos, jobs, live camera, streams, login (server-rendered, plain JavaScript)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from faceveil.service.deps import State, current_principal
+from faceveil.stream.audio import VOICE_FILTERS
 
 router = APIRouter(include_in_schema=False)
 
@@ -14,6 +15,7 @@ PAGES = {
     "videos": "Videos",
     "jobs": "Jobs",
     "live": "Live camera",
+    "streams": "Streams",
     "pose": "Pose",
 }
 
@@ -33,6 +35,7 @@ def _render(request: Request, state: State, page: str) -> Response:
         "max_photo_bytes": settings.max_photo_bytes,
         "default_preset": settings.default_preset,
         "encryption_available": state.keys.encryption is not None,
+        "voice_filters": sorted(VOICE_FILTERS),
     }
     response: Response = request.app.state.templates.TemplateResponse(request, f"{page}.html", context)
     return response
@@ -68,10 +71,38 @@ def live(request: Request, state: State) -> Response:
     return _render(request, state, "live")
 
 
+@router.get("/streams")
+def streams(request: Request, state: State) -> Response:
+    """The server's cameras and network streams: add, start, watch, record."""
+    return _render(request, state, "streams")
+
+
 @router.get("/pose")
 def pose(request: Request, state: State) -> Response:
     """Body landmarks drawn as skeletons, faces hidden."""
     return _render(request, state, "pose")
+
+
+@router.get("/jobs/{job_id}/review")
+def review(request: Request, state: State, job_id: str) -> Response:
+    """Review a job before release: its tracks, its frames with the hidden regions, approval.
+
+    Shows the unanonymized original: never cached, and only to a logged-in user.
+    """
+    principal = current_principal(request, state)
+    if principal is None or not job_id.isalnum() or len(job_id) != 32:
+        return RedirectResponse(f"/login?next=/jobs/{job_id}/review" if job_id.isalnum() else "/login", 303)
+    context = {
+        "page": "jobs",
+        "pages": PAGES,
+        "title": "Review",
+        "csrf_token": principal.csrf or "",
+        "auth_required": state.guard.required,
+        "job_id": job_id,
+    }
+    response: Response = request.app.state.templates.TemplateResponse(request, "review.html", context)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/login")

@@ -9,8 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from faceveil.service.deps import Caller, Client, State
+from faceveil.service.errors import ApiError
 from faceveil.service.routers.common import audit_upload, errors, raw_body, read_photo
-from faceveil.service.schemas import DetectOut, Face, PhotoOptions, Preset
+from faceveil.service.schemas import DetectOut, Face, PhotoOptions, PhotoReviewOptions, Preset
 
 router = APIRouter(prefix="/api/v1/photos", tags=["photos"])
 
@@ -68,3 +69,54 @@ async def detect(
     audit_upload(state, "photo_detect", caller.name, client, data, faces=len(found))
     faces = [Face.model_validate(record) for record in found.to_records()]
     return DetectOut(width=photo.width, height=photo.height, faces=faces)
+
+
+@router.post(
+    "/review",
+    summary="Render a reviewed photo",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}},
+            "description": "The photo hidden as reviewed; `X-Faceveil-Kept` says how many faces were kept.",
+        },
+        **_ERRORS,
+    },
+    openapi_extra=raw_body("the photo file"),
+)
+async def review(
+    request: Request,
+    options: Annotated[PhotoReviewOptions, Query()],
+    state: State,
+    caller: Caller,
+    client: Client,
+) -> Response:
+    """Review before release for a photo: faces are found again and hidden, except those the
+    reviewer kept (``keep``); boxes drawn by hand (``add``) are hidden too. The audit log records
+    who approved, how many faces were kept and how many boxes were added."""
+    try:
+        keep, add = options.boxes("keep"), options.boxes("add")
+    except ValueError as exc:
+        raise ApiError(422, "invalid_request", str(exc)) from None
+    data = await read_photo(request, state)
+    result, kept = await run_in_threadpool(state.photos.review, data, options, keep, add)
+    audit_upload(
+        state,
+        "photo_approve",
+        caller.name,
+        client,
+        data,
+        faces=len(result.detections),
+        kept_faces=kept,
+        boxes_added=len(add),
+    )
+    return Response(
+        result.data,
+        media_type=result.media_type,
+        headers={
+            "X-Faceveil-Faces": str(len(result.detections)),
+            "X-Faceveil-Kept": str(kept),
+            "Content-Disposition": f'inline; filename="anonymized{result.extension}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -43,6 +43,12 @@
       a.textContent = "Download";
       actions.append(a, " ");
     }
+    if (job.status === "review" && job.review_url) {
+      const a = document.createElement("a");
+      a.href = job.review_url;
+      a.textContent = "Review";
+      actions.append(a, " ");
+    }
     if (job.status === "queued" || job.status === "running") {
       actions.append(button("Cancel", () => faceveil.api("POST", `/api/v1/jobs/${job.id}/cancel`)));
     }

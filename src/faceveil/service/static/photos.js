@@ -28,6 +28,66 @@
     faceveil.status(pending ? "processing…" : done.length ? "done" : "", pending ? "" : "ok");
   }
 
+  // Review before release: the original is shown from the browser's own copy (never from the
+  // server); the faces found are outlined; click keeps one, a drag adds a box; approve renders.
+  function review(item, file) {
+    return new Promise((resolve, reject) => {
+      const panel = item.querySelector(".review-photo");
+      const canvas = panel.querySelector(".review-canvas");
+      const ctx = canvas.getContext("2d");
+      const img = new Image();
+      let faces = [], added = [], drag = null;
+      const draw = () => {
+        canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+        ctx.drawImage(img, 0, 0);
+        ctx.lineWidth = Math.max(2, Math.round(canvas.width / 400));
+        for (const f of faces) { ctx.strokeStyle = f.keep ? "#1f9d55" : "#ff2d55"; ctx.strokeRect(f.box[0], f.box[1], f.box[2] - f.box[0], f.box[3] - f.box[1]); }
+        ctx.strokeStyle = "#ffd000";
+        for (const b of added) ctx.strokeRect(b[0], b[1], b[2] - b[0], b[3] - b[1]);
+        if (drag && drag.moved) ctx.strokeRect(drag.x, drag.y, drag.cx - drag.x, drag.cy - drag.y);
+        item.dataset.kept = String(faces.filter((f) => f.keep).length);
+        item.dataset.added = String(added.length);
+      };
+      const point = (e) => {
+        const r = canvas.getBoundingClientRect();
+        return [((e.clientX - r.left) * canvas.width) / r.width, ((e.clientY - r.top) * canvas.height) / r.height];
+      };
+      canvas.addEventListener("mousedown", (e) => { const [x, y] = point(e); drag = { x, y, cx: x, cy: y, moved: false }; });
+      canvas.addEventListener("mousemove", (e) => {
+        if (!drag) return;
+        [drag.cx, drag.cy] = point(e);
+        drag.moved = Math.abs(drag.cx - drag.x) > 4 || Math.abs(drag.cy - drag.y) > 4;
+        draw();
+      });
+      canvas.addEventListener("mouseup", () => {
+        const d = drag; drag = null;
+        if (!d) return;
+        if (d.moved) added.push([Math.min(d.x, d.cx), Math.min(d.y, d.cy), Math.max(d.x, d.cx), Math.max(d.y, d.cy)]);
+        else for (const f of faces) if (d.x >= f.box[0] && d.x <= f.box[2] && d.y >= f.box[1] && d.y <= f.box[3]) f.keep = !f.keep;
+        draw();
+      });
+      panel.querySelector(".approve").addEventListener("click", async () => {
+        try {
+          const query = faceveil.optionsQuery(form);
+          query.set("keep", JSON.stringify(faces.filter((f) => f.keep).map((f) => f.box)));
+          query.set("add", JSON.stringify(added));
+          const response = await faceveil.api("POST", "/api/v1/photos/review?" + query, file,
+            { "Content-Type": "application/octet-stream" });
+          panel.hidden = true;
+          resolve(response);
+        } catch (error) { reject(error); }
+      });
+      const query = new URLSearchParams({ preset: form.elements.preset.value });
+      faceveil.api("POST", "/api/v1/photos/detect?" + query, file, { "Content-Type": "application/octet-stream" })
+        .then((r) => r.json()).then((found) => {
+          faces = found.faces.map((f) => ({ box: f.box, keep: false }));
+          img.onload = () => { draw(); panel.hidden = false; item.dataset.review = "ready"; };
+          img.src = URL.createObjectURL(file);
+          item.querySelector(".state").textContent = `${faces.length} face(s) found: review`;
+        }).catch(reject);
+    });
+  }
+
   async function process(file) {
     const item = template.content.firstElementChild.cloneNode(true);
     item.querySelector(".name").textContent = file.name;
@@ -38,8 +98,9 @@
     refreshSummary();
     try {
       const query = faceveil.optionsQuery(form);
-      const response = await faceveil.api("POST", "/api/v1/photos/anonymize?" + query, file,
-        { "Content-Type": "application/octet-stream" });
+      const response = document.getElementById("review").checked ? await review(item, file)
+        : await faceveil.api("POST", "/api/v1/photos/anonymize?" + query, file,
+          { "Content-Type": "application/octet-stream" });
       const faces = Number(response.headers.get("X-Faceveil-Faces"));
       const blob = await response.blob();
       const name = outputName(file.name, blob.type);

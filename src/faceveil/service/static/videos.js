@@ -23,6 +23,7 @@
     uploadText.textContent = ""; jobText.textContent = "waiting for the upload"; figures.textContent = "";
     download.hidden = true; preview.hidden = true; preview.removeAttribute("src"); cancel.hidden = false;
     manifest.hidden = true; playback.hidden = true; playback.textContent = "";
+    document.getElementById("review-link").hidden = true;
     if (events) events.close();
   }
 
@@ -40,7 +41,7 @@
     parts.push(`${p.faces} face detection${p.faces === 1 ? "" : "s"}`);
     if (p.tracks != null) parts.push(`${p.tracks} distinct face${p.tracks === 1 ? "" : "s"}`);
     figures.textContent = parts.join(" · ");
-    const words = { queued: "queued, waiting for a worker", running: "processing", done: "done",
+    const words = { queued: "queued, waiting for a worker", running: "processing", done: "done", review: "waiting for review",
       failed: "failed", cancelled: "cancelled", expired: "expired (result deleted)" };
     jobText.textContent = words[job.status] || job.status;
     if (job.status === "running") faceveil.status("processing…");
@@ -65,6 +66,13 @@
         preview.hidden = false;
       }
       cancel.hidden = true;
+    } else if (job.status === "review") {
+      jobBar.max = 1; jobBar.value = 1;
+      faceveil.status("detection done: review the faces before release", "ok");
+      const review = document.getElementById("review-link");
+      review.href = job.review_url;
+      review.hidden = false;
+      cancel.hidden = true;
     } else if (job.status === "failed" || job.status === "cancelled") {
       faceveil.status(job.error ? `${job.status}: ${job.error.message}` : job.status, "error");
       cancel.hidden = true;
@@ -76,14 +84,14 @@
     events.onmessage = (e) => {
       const job = JSON.parse(e.data);
       show(job);
-      if (["done", "failed", "cancelled", "expired"].includes(job.status)) events.close();
+      if (["done", "failed", "cancelled", "expired", "review"].includes(job.status)) events.close();
     };
     events.onerror = () => {
       // The stream ends with the job; if it broke earlier, poll once to show the final state.
       events.close();
       faceveil.api("GET", `/api/v1/jobs/${id}`).then((r) => r.json()).then((job) => {
         show(job);
-        if (!["done", "failed", "cancelled", "expired"].includes(job.status)) setTimeout(() => follow(id), 2000);
+        if (!["done", "failed", "cancelled", "expired", "review"].includes(job.status)) setTimeout(() => follow(id), 2000);
       }).catch((err) => faceveil.status(err.message, "error"));
     };
   }
