@@ -7,9 +7,10 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 VENV := .venv
 STAMP := $(VENV)/.faceveil-synced
+RAY_STAMP := $(VENV)/.faceveil-ray-synced
 SAMPLE := src/faceveil/samples/grace_hopper.jpg
 
-.PHONY: env sysdeps run sample test lint typecheck unit bench bench-video bench-start bench-stream bench-load bench-pose eval clean
+.PHONY: env env-ray sysdeps run sample test lint typecheck unit bench bench-video bench-start bench-stream bench-load bench-pose bench-cluster eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -20,6 +21,13 @@ $(STAMP): $(UV) pyproject.toml uv.lock
 	touch $(STAMP)
 
 env: $(STAMP)
+
+# the optional Ray extra (faceveil[ray]) on top: the tests and the cluster benchmark need it, `make run` does not
+$(RAY_STAMP): $(STAMP)
+	$(UV) sync --frozen --inexact --compile-bytecode --extra ray --python $(PYTHON)
+	touch $(RAY_STAMP)
+
+env-ray: $(RAY_STAMP)
 
 run: env
 	$(VENV)/bin/faceveil serve
@@ -33,10 +41,10 @@ lint: env
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
-typecheck: env
+typecheck: env-ray
 	$(VENV)/bin/mypy
 
-unit: env sysdeps
+unit: env-ray sysdeps
 	$(VENV)/bin/pytest
 
 sysdeps:
@@ -56,6 +64,9 @@ bench-stream: env
 
 bench-pose: env
 	$(VENV)/bin/python benchmarks/pose_bench.py
+
+bench-cluster: env-ray sysdeps
+	$(VENV)/bin/python benchmarks/cluster_bench.py
 
 eval: env
 	$(VENV)/bin/faceveil eval ../shared/data/wider_dev/annotations.json

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +40,90 @@ def shared_data() -> Path:
     if not (root / "wider_dev" / "annotations.json").is_file():
         pytest.fail(f"the shared test data is missing: expected it at {root}", pytrace=False)
     return root
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def ray_cluster() -> Iterator[str]:
+    """A real two-node Ray cluster on this machine (a head and a second node, one CPU each, the
+    second with the resource ``faceveil_node2``); yields the head's address, stopped after.
+
+    Each node is a ``ray start --block`` process: terminating it stops exactly the processes it
+    started (nothing else of Ray on this machine is touched)."""
+    import subprocess
+    import sys
+    import time
+
+    ray = Path(sys.executable).with_name("ray")
+    if not ray.is_file():
+        pytest.fail("Ray is not installed in the test environment (make env-ray)", pytrace=False)
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    temp = tempfile.mkdtemp(prefix="fvray-")  # a short path: Ray's socket paths are limited
+    # token authentication with a token made for this run, passed in the environment only (never
+    # on a command line); this process (a driver of the tests) uses it too
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32), "RAY_USAGE_STATS_ENABLED": "0"}
+    saved = {key: os.environ.get(key) for key in auth}
+    os.environ.update(auth)
+    env = dict(os.environ)
+    common = ["--block", "--num-cpus", "1", "--object-store-memory", str(200 * 1024 * 1024)]
+    common += ["--disable-usage-stats", "--temp-dir", temp]
+    head_args = ["--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--include-dashboard=false"]
+    nodes = [subprocess.Popen([str(ray), "start", *head_args, *common], env=env)]
+    try:
+        _wait_for_nodes(ray, address, 1, env)
+        node2 = [
+            "--address",
+            address,
+            "--node-ip-address",
+            "127.0.0.1",
+            "--resources",
+            '{"faceveil_node2": 1}',
+        ]
+        nodes.append(subprocess.Popen([str(ray), "start", *node2, *common], env=env))
+        _wait_for_nodes(ray, address, 2, env)
+        yield address
+    finally:
+        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+            sys.modules["ray"].shutdown()  # this process joined the cluster as a driver
+        for node in reversed(nodes):
+            node.terminate()
+        for node in reversed(nodes):
+            try:
+                node.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                node.kill()
+        time.sleep(0.5)
+        shutil.rmtree(temp, ignore_errors=True)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _wait_for_nodes(ray: Path, address: str, count: int, env: dict[str, str], timeout: float = 120) -> None:
+    import subprocess
+    import sys
+    import time
+
+    probe = (
+        "import ray, sys; ray.init(address=sys.argv[1], logging_level='ERROR'); "
+        "print(sum(1 for n in ray.nodes() if n['Alive']))"
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, address], env=env, capture_output=True, text=True, timeout=60
+        )
+        if done.returncode == 0 and done.stdout.strip() == str(count):
+            return
+        time.sleep(1)
+    pytest.fail(f"the Ray cluster at {address} did not get {count} nodes in {timeout:.0f} s", pytrace=False)

@@ -111,3 +111,10 @@ class VerificationError(FaceveilError):
     def checks(self) -> list[str]:
         """The names of the failed checks, in the order they were made."""
         return [check for check, _ in self.problems]
+
+
+class ClusterError(FaceveilError):
+    """A cluster job failed: Ray is not installed, the cluster cannot be reached, or a segment
+    kept failing after its retries."""
+
+    code = "cluster_error"

@@ -21,6 +21,7 @@ from faceveil.detection.base import available_detectors
 from faceveil.errors import ConfigError
 
 if TYPE_CHECKING:
+    from faceveil.cluster.ray_backend import ClusterConfig
     from faceveil.compliance.keys import EncryptionKey
     from faceveil.compliance.manifest import ManifestOptions
     from faceveil.review.identity import KeepFaces
@@ -280,3 +281,43 @@ def anonymizer_config(args: argparse.Namespace) -> AnonymizerConfig:
 def io_config(args: argparse.Namespace) -> ImageIOConfig:
     """`ImageIOConfig` from parsed options."""
     return ImageIOConfig(max_pixels=args.max_pixels, jpeg_quality=args.jpeg_quality)
+
+
+def add_cluster_options(parser: argparse.ArgumentParser, *, segments: bool) -> None:
+    """``--cluster``, ``--cluster-workers`` (and, for videos, ``--segment-seconds``)."""
+    group = parser.add_argument_group("cluster (needs the faceveil[ray] extra)")
+    group.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        default=None,
+        help="run on a Ray cluster: 'auto' (the one started on this machine with `ray start`) "
+        "or the head node's HOST:PORT",
+    )
+    group.add_argument(
+        "--cluster-workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help="workers started on the cluster, each loading the models once (default: one per CPU)",
+    )
+    if segments:
+        group.add_argument(
+            "--segment-seconds",
+            type=float,
+            default=60.0,
+            metavar="S",
+            help="videos are cut on keyframes into segments of about S seconds (default: 60)",
+        )
+
+
+def cluster_config(args: argparse.Namespace) -> ClusterConfig | None:
+    """`ClusterConfig` from parsed options; None when ``--cluster`` was not given."""
+    if getattr(args, "cluster", None) is None:
+        return None
+    from faceveil.cluster.ray_backend import ClusterConfig
+
+    return ClusterConfig(
+        address=args.cluster,
+        workers=args.cluster_workers,
+        segment_seconds=getattr(args, "segment_seconds", 60.0),
+    )

@@ -16,6 +16,7 @@ from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
 from faceveil.cli.inputs import Job, beside, plan
 from faceveil.cli.options import (
+    add_cluster_options,
     add_compliance_options,
     add_detector_options,
     add_io_options,
@@ -24,6 +25,7 @@ from faceveil.cli.options import (
     add_target_options,
     add_watermark_options,
     anonymizer_config,
+    cluster_config,
     io_config,
     keep_faces,
     manifest_options,
@@ -35,6 +37,8 @@ from faceveil.pipeline.photo import PhotoProcessor, PhotoReport
 
 if TYPE_CHECKING:
     from tqdm import tqdm
+
+    from faceveil.cluster.photos import ClusterPhotoBatch
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epilog: str) -> None:
@@ -63,6 +67,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_compliance_options(image, encrypt=False)
     add_review_options(image, regions=True)
     _add_batch_options(image)
+    add_cluster_options(image, segments=False)
     image.set_defaults(handler=run_image)
 
     detect = commands.add_parser(
@@ -115,16 +120,32 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
         extensions = ", ".join(sorted(IMAGE_EXTENSIONS))
         raise InputError(f"no photos found in the inputs (looked for {extensions})")
     manifest = manifest_options(args) if hasattr(args, "manifest") else None
-    anonymizer = Anonymizer(anonymizer_config(args))
-    keep = keep_faces(args, anonymizer.detect) if hasattr(args, "keep_face") else None
-    processor = PhotoProcessor(anonymizer, io_config(args), keep)
+    cluster = cluster_config(args)
+    review_asked = any(getattr(args, name, None) for name in ("regions", "regions_in", "keep_face"))
+    if cluster is not None and (in_place or manifest is not None or review_asked):
+        raise ConfigError(
+            "--cluster writes to -o/--output; it does not take --in-place, --manifest, --regions, "
+            "--regions-in or --keep-face"
+        )
+    batch = None
+    if cluster is None:
+        anonymizer = Anonymizer(anonymizer_config(args))
+        keep = keep_faces(args, anonymizer.detect) if hasattr(args, "keep_face") else None
+        processor = PhotoProcessor(anonymizer, io_config(args), keep)
     failed = faces = 0
     with ExitStack() as stack:
         sink = _open_json(stack, args.json)
         bar = _progress(stack, len(jobs), args.quiet)
         output = getattr(args, "output", None)
         review = _ReviewPaths(getattr(args, "regions", None), getattr(args, "regions_in", None), output)
-        for report in _reports(processor, jobs, args.workers, in_place, manifest, output, review):
+        if cluster is None:
+            reports = _reports(processor, jobs, args.workers, in_place, manifest, output, review)
+        else:
+            from faceveil.cluster.photos import ClusterPhotoBatch
+
+            batch = ClusterPhotoBatch(anonymizer_config(args), io_config(args), cluster)
+            reports = _cluster_reports(batch, jobs)
+        for report in reports:
             if sink is not None:
                 sink.write(json.dumps(report.to_json()) + "\n")
                 sink.flush()
@@ -135,9 +156,18 @@ def _run(args: argparse.Namespace, jobs: list[Job], *, in_place: bool) -> int:
                 faces += len(report.detections)
             if bar is not None:
                 bar.update(1)
+                if batch is not None and batch.skipped:  # outputs that exist count as done
+                    bar.update(batch.skipped)
+                    batch.skipped_shown, batch.skipped = batch.skipped_shown + batch.skipped, 0
     if not args.quiet:
         done = len(jobs) - failed
-        print(f"faceveil: {done} of {len(jobs)} photos done, {faces} faces, {failed} failed", file=sys.stderr)
+        skipped = ""
+        if batch is not None:
+            skipped = f", {batch.skipped + batch.skipped_shown} already done (skipped)"
+        print(
+            f"faceveil: {done} of {len(jobs)} photos done, {faces} faces, {failed} failed{skipped}",
+            file=sys.stderr,
+        )
     return exit_codes.INPUT_FAILED if failed else exit_codes.OK
 
 
@@ -175,6 +205,17 @@ def _reports(
         return
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="faceveil-photo") as pool:
         yield from pool.map(one, jobs)
+
+
+def _cluster_reports(batch: ClusterPhotoBatch, jobs: list[Job]) -> Iterator[PhotoReport]:
+    """Reports in the order photos complete on the cluster (jobs with a problem first)."""
+    ready = []
+    for job in jobs:
+        if job.problem is not None or job.target is None:
+            yield PhotoReport(str(job.source), error=InputError(job.problem or "no output path"))
+        else:
+            ready.append((job.source, job.target))
+    yield from batch.run(ready)
 
 
 @dataclass(frozen=True)

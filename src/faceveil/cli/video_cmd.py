@@ -12,6 +12,7 @@ from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.cli import exit_codes
 from faceveil.cli.inputs import Job, beside, plan
 from faceveil.cli.options import (
+    add_cluster_options,
     add_compliance_options,
     add_detector_options,
     add_mask_options,
@@ -19,6 +20,7 @@ from faceveil.cli.options import (
     add_target_options,
     add_watermark_options,
     anonymizer_config,
+    cluster_config,
     encryption_key,
     keep_faces,
     manifest_options,
@@ -99,6 +101,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_watermark_options(parser)
     add_compliance_options(parser, encrypt=True)
     add_review_options(parser, regions=False)
+    add_cluster_options(parser, segments=True)
     parser.set_defaults(handler=run_video)
 
 
@@ -141,8 +144,11 @@ def run_video(args: argparse.Namespace) -> int:
         for job in jobs:  # before any model is loaded or any job runs
             if job.target is not None:
                 check_encryptable(job.target)
-    anonymizer = Anonymizer(config.anonymizer)
-    keep = keep_faces(args, anonymizer.detect)
+    cluster = cluster_config(args)
+    if cluster is not None and (args.keep_face or args.regions_in is not None):
+        raise ConfigError("--cluster does not take --keep-face or --regions-in; run those without it")
+    anonymizer = Anonymizer(config.anonymizer) if cluster is None else None  # workers load their own
+    keep = keep_faces(args, anonymizer.detect) if anonymizer is not None else None
     failed = 0
     for job in jobs:
         try:
@@ -163,7 +169,7 @@ def run_video(args: argparse.Namespace) -> int:
 def _run_one(
     args: argparse.Namespace,
     config: VideoJobConfig,
-    anonymizer: Anonymizer,
+    anonymizer: Anonymizer | None,
     job: Job,
     manifest: ManifestOptions | None,
     several: bool,
@@ -182,8 +188,14 @@ def _run_one(
         if manifest is not None:
             path = beside(args.manifest, job, args.output, several, ".manifest.json")
             manifest = ManifestOptions(path or manifest.path, manifest.signing_key)
-        video = VideoJob(config, anonymizer, progress, keep=keep)
         regions_out = _regions_path(args, job, several)
+        if anonymizer is None:
+            from faceveil.cluster.video_job import ClusterVideoJob
+
+            return ClusterVideoJob(config, cluster_config(args), progress).run(
+                job.source, job.target, regions_out, manifest
+            )
+        video = VideoJob(config, anonymizer, progress, keep=keep)
         regions_in = _regions_path(args, job, several, "regions_in")
         if regions_in is not None:
             from faceveil.pipeline.regions import load_for

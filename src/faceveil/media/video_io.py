@@ -135,6 +135,12 @@ class DecodedFrame:
         if self._pixels is not None:
             self._frame = None
 
+    def at(self, index: int) -> DecodedFrame:
+        """The same frame at position ``index`` (a segment's frame in its whole video)."""
+        if self._pixels is None:
+            return DecodedFrame.of(Frame(self.frame.rgb, index, self.pts, self.time_base), self.corrupt)
+        return DecodedFrame(self._pixels, index, self.pts, self.time_base, self.corrupt, self._rotation)
+
 
 def codec_threads() -> int:
     """Threads of each video decoder and encoder: one per core, 1 to 4."""

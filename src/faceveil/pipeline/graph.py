@@ -150,10 +150,12 @@ def run_graph(
     progress: Progress | None = None,
     queue_size: int = 4,
     counts: GraphCounts | None = None,
+    items: Iterable[DecodedFrame | AudioPacket] | None = None,
 ) -> GraphCounts:
     """Decode ``container``, run ``step`` on every frame, encode into ``sink``.
 
-    Raises the first stage's error, or :class:`JobCancelledError` when ``stop`` was set.
+    ``items`` replaces the decoding of the whole container (a cluster segment decodes only its
+    own frames). Raises the first stage's error, or :class:`JobCancelledError` when ``stop`` was set.
     """
     stop = stop or threading.Event()
     counts = counts or GraphCounts(info=info)
@@ -161,7 +163,7 @@ def run_graph(
     encoded: queue.Queue[Any] = queue.Queue(queue_size)
 
     def read() -> None:
-        for item in read_media(container, info, audio):
+        for item in read_media(container, info, audio) if items is None else items:
             _put(decoded, item, stop)
         _put(decoded, _DONE, stop)
 

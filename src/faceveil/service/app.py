@@ -19,7 +19,7 @@ from faceveil.service.audit import AuditLog
 from faceveil.service.errors import install_error_handlers
 from faceveil.service.jobs.store import JobStore
 from faceveil.service.jobs.sweeper import Sweeper
-from faceveil.service.jobs.worker import ComplianceKeys, Runner, VideoRunner, WorkerPool
+from faceveil.service.jobs.worker import ComplianceKeys, Runner, VideoRunner, WorkerPool, cluster_settings
 from faceveil.service.photos import PhotoEngine
 from faceveil.service.routers import auth, docs, health, jobs, live, pages, photos, pose, review, streams
 from faceveil.service.security import AccessGuard, LoginLimiter
@@ -83,7 +83,7 @@ def build_state(
     guard = AccessGuard(
         secret, settings.session_ttl_s, LoginLimiter(settings.login_max_failures, settings.login_window_s)
     )
-    runner = runner or VideoRunner(keys, detector_factory)
+    runner = runner or VideoRunner(keys, detector_factory, cluster_settings(settings))
     pool = WorkerPool(
         store, files, audit, settings.workers, settings.result_ttl_s, settings.delete_originals, runner
     )

@@ -75,6 +75,12 @@ class ServiceSettings(BaseSettings):
         None, description="the Ed25519 key (faceveil keygen --signing) that signs every job's manifest"
     )
 
+    ray_address: str | None = Field(
+        None, description="video jobs run on this Ray cluster ('auto' or HOST:PORT; needs faceveil[ray])"
+    )
+    ray_segment_seconds: float = Field(60, gt=0, description="segment length of video jobs on the cluster")
+    ray_workers: int | None = Field(None, ge=1, description="actors per video job (default: one per CPU)")
+
     session_ttl_s: float = Field(12 * 3600, gt=0)
     login_max_failures: int = Field(5, ge=1)
     login_window_s: float = Field(300, gt=0)

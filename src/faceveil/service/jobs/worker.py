@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -12,15 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from faceveil.errors import ConfigError, FaceveilError, JobCancelledError
-from faceveil.pipeline.video import VideoJob
+from faceveil.pipeline.video import VideoJob, VideoJobConfig
 from faceveil.service.audit import AuditLog
 from faceveil.service.jobs.store import CANCELLED, DONE, FAILED, QUEUED, JobRecord, JobStore
 from faceveil.service.schemas import VideoOptions
 from faceveil.service.uploads import MANIFEST_NAME, REGIONS_NAME, JobFiles
 
 if TYPE_CHECKING:
+    from faceveil.cluster.ray_backend import ClusterConfig
     from faceveil.compliance.keys import EncryptionKey, SigningKey
     from faceveil.detection.base import Detector
+    from faceveil.service.settings import ServiceSettings
 
 log = logging.getLogger("faceveil.service.jobs")
 
@@ -63,13 +66,19 @@ class VideoRunner:
         keys: the server's encryption and signing keys.
         detector_factory: builds the detector of a preset name (tests pass a fake); None builds
             the real one from the job's options.
+        cluster: run every job split into segments on this Ray cluster (``FACEVEIL_RAY_ADDRESS``);
+            progress, cancel and retry work as for a local job.
     """
 
     def __init__(
-        self, keys: ComplianceKeys | None = None, detector_factory: Callable[[str], Detector] | None = None
+        self,
+        keys: ComplianceKeys | None = None,
+        detector_factory: Callable[[str], Detector] | None = None,
+        cluster: ClusterConfig | None = None,
     ) -> None:
         self.keys = keys or ComplianceKeys()
         self.detector_factory = detector_factory
+        self.cluster = cluster
 
     def __call__(
         self, job: JobRecord, source: str, target: str, progress: JobProgress, cancel: threading.Event
@@ -82,6 +91,8 @@ class VideoRunner:
         if options.encrypt and self.keys.encryption is None:
             raise ConfigError("this server has no encryption key (FACEVEIL_ENCRYPTION_KEY_FILE)")
         config = options.job_config(self.keys.encryption)
+        if self.cluster is not None and not options.review:  # review jobs run here (two passes)
+            return self._on_cluster(self.cluster, config, options, source, target, progress, cancel)
         detector = None if self.detector_factory is None else self.detector_factory(options.preset)
         anonymizer = Anonymizer(config.anonymizer, detector=detector)
         regions = Path(target).with_name(REGIONS_NAME)
@@ -102,6 +113,41 @@ class VideoRunner:
         else:
             report = video.run(source, target, manifest=manifest)
         return report.faces, report.tracks
+
+    def _on_cluster(
+        self,
+        cluster: ClusterConfig,
+        config: VideoJobConfig,
+        options: VideoOptions,
+        source: str,
+        target: str,
+        progress: JobProgress,
+        cancel: threading.Event,
+    ) -> tuple[int, int]:
+        """Run the job split into segments on the Ray cluster (same result, same manifest)."""
+        from faceveil.cluster.video_job import ClusterVideoJob
+        from faceveil.compliance.manifest import ManifestOptions
+
+        factory = self.detector_factory
+        build = None if factory is None else functools.partial(factory, options.preset)
+        video = ClusterVideoJob(config, cluster, cancel=cancel, detector=build)
+        video.progress = lambda done, total: progress(done, total, video.faces_so_far)
+        manifest = ManifestOptions(Path(target).with_name(MANIFEST_NAME), self.keys.signing)
+        report = video.run(source, target, manifest=manifest)
+        return report.faces, report.tracks
+
+
+def cluster_settings(settings: ServiceSettings) -> ClusterConfig | None:
+    """The cluster the server's video jobs run on (``FACEVEIL_RAY_ADDRESS``), or None."""
+    if settings.ray_address is None:
+        return None
+    from faceveil.cluster.ray_backend import ClusterConfig
+
+    return ClusterConfig(
+        address=settings.ray_address,
+        workers=settings.ray_workers,
+        segment_seconds=settings.ray_segment_seconds,
+    )
 
 
 def _in_review(job: JobRecord) -> bool:
