@@ -22,6 +22,7 @@ from faceveil.detection.base import available_detectors
 if TYPE_CHECKING:
     from faceveil.compliance.keys import EncryptionKey
     from faceveil.compliance.manifest import ManifestOptions
+    from faceveil.voice.config import VoiceConfig
 
 
 def add_detector_options(
@@ -241,3 +242,54 @@ def anonymizer_config(args: argparse.Namespace) -> AnonymizerConfig:
 def io_config(args: argparse.Namespace) -> ImageIOConfig:
     """`ImageIOConfig` from parsed options."""
     return ImageIOConfig(max_pixels=args.max_pixels, jpeg_quality=args.jpeg_quality)
+
+
+def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) -> None:
+    """``--seed``, ``--pitch MIN MAX``, ``--formant MIN MAX``, ``--tilt DB`` (and, with
+    ``choice``, ``--voice keep|disguise|drop`` for media with a sound track)."""
+    group = parser.add_argument_group("voice disguise")
+    if choice:
+        group.add_argument(
+            "--voice",
+            choices=("keep", "disguise", "drop"),
+            default=None,
+            help="the sound track: keep it as it is (default), disguise the voices in it, or drop it",
+        )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed the random transform drawn for each recording (reproducible; never written "
+        "into any output); default: a fresh draw every run",
+    )
+    group.add_argument(
+        "--pitch",
+        type=float,
+        nargs=2,
+        default=(3.0, 6.0),
+        metavar=("MIN", "MAX"),
+        help="size of the pitch move in semitones, up or down at random (default: 3 6)",
+    )
+    group.add_argument(
+        "--formant",
+        type=float,
+        nargs=2,
+        default=(1.08, 1.18),
+        metavar=("MIN", "MAX"),
+        help="ratio the formants are stretched or squeezed by, at random (default: 1.08 1.18)",
+    )
+    group.add_argument(
+        "--tilt",
+        type=float,
+        default=6.0,
+        metavar="DB",
+        help="largest random spectral colouring in dB, 0 for none (default: 6)",
+    )
+
+
+def voice_config(args: argparse.Namespace) -> VoiceConfig:
+    """`VoiceConfig` from parsed options (without the seed: commands draw one transform per file)."""
+    from faceveil.voice.config import VoiceConfig
+
+    return VoiceConfig(pitch=tuple(args.pitch), formant=tuple(args.formant), tilt_db=args.tilt)

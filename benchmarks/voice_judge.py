@@ -1,0 +1,154 @@
+"""The judges of the voice benchmark, run in the throwaway ``.bench/voice`` environment only.
+
+    .bench/voice/bin/python benchmarks/voice_judge.py JOB.json RESULT.json
+
+JOB.json: ``{"embed": [wav, ...], "asr": [wav, ...], "mcadams": {"alpha": 0.8, "pairs": [[in,
+out], ...]}, "cache": folder}``. RESULT.json: ``{"embed": {wav: [256 floats]}, "asr": {wav:
+text}, "mcadams_cpu_s": seconds}``.
+
+- attacker: resemblyzer's GE2E speaker encoder (its weights ship in its wheel);
+- recognizer: pocketsphinx with the US English model its wheel ships;
+- baseline: the McAdams-coefficient anonymizer (LPC pole angles raised to ``alpha`` per frame),
+  written here from its published description.
+
+Results of the judges are cached by the audio's SHA-256 (original speech is judged once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Float = npt.NDArray[np.float64]
+RATE = 16000
+
+
+def read_audio(path: str) -> Float:
+    """Mono float samples of a 16 kHz file."""
+    import soundfile
+
+    data, rate = soundfile.read(path, dtype="float64", always_2d=True)
+    if rate != RATE:
+        raise SystemExit(f"{path}: {rate} Hz; the judges take {RATE} Hz")
+    return np.asarray(data.mean(axis=1))
+
+
+def write_wav(path: str, samples: Float) -> None:
+    """16-bit PCM WAV."""
+    import soundfile
+
+    soundfile.write(path, np.clip(samples, -1.0, 1.0), RATE, subtype="PCM_16")
+
+
+def _lpc(frame: Float, order: int) -> Float:
+    """LPC polynomial (autocorrelation method, Levinson-Durbin), a[0] = 1."""
+    r = np.correlate(frame, frame, mode="full")[len(frame) - 1 : len(frame) + order]
+    a = np.zeros(order + 1)
+    a[0] = 1.0
+    err = r[0] + 1e-9
+    for i in range(1, order + 1):
+        k = -(r[i] + a[1:i] @ r[i - 1 : 0 : -1]) / err
+        a[1 : i + 1] = a[1 : i + 1] + k * np.concatenate([a[i - 1 : 0 : -1], [1.0]])
+        err *= 1.0 - k * k
+    return a
+
+
+def mcadams(x: Float, alpha: float, order: int = 20, win_s: float = 0.02, hop_s: float = 0.01) -> Float:
+    """McAdams-coefficient anonymization: every complex LPC pole's angle phi becomes phi ** alpha."""
+    from scipy.signal import lfilter
+
+    n, hop = int(win_s * RATE), int(hop_s * RATE)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)  # periodic Hann: sums to 1 at 50 %
+    padded = np.concatenate([np.zeros(n), x, np.zeros(n)])
+    out = np.zeros_like(padded)
+    for start in range(0, len(padded) - n + 1, hop):
+        frame = padded[start : start + n] * window
+        if not np.any(frame):
+            continue
+        a = _lpc(frame, order)
+        poles = np.roots(a)
+        upper = poles[poles.imag > 0]
+        warped = np.abs(upper) * np.exp(1j * np.angle(upper) ** alpha)
+        new_poles = np.concatenate([poles[np.abs(poles.imag) == 0], warped, warped.conj()])
+        a_new = np.real(np.poly(new_poles))
+        residual = lfilter(a, [1.0], frame)
+        out[start : start + n] += lfilter([1.0], a_new, residual) * window
+    y = out[n : n + len(x)]
+    rms_in, rms_out = np.sqrt(np.mean(x**2)), np.sqrt(np.mean(y**2))
+    return np.asarray(y * (rms_in / rms_out if rms_out > 0 else 1.0))
+
+
+def _digest(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def embed(paths: list[str], cache: Path) -> dict[str, list[float]]:
+    """GE2E embeddings (unit vectors) of ``paths``."""
+    encoder = None
+    out: dict[str, list[float]] = {}
+    for path in paths:
+        hit = cache / f"ge2e-{_digest(path)}.npy"
+        if hit.exists():
+            out[path] = np.load(hit).tolist()
+            continue
+        from resemblyzer import VoiceEncoder, preprocess_wav
+
+        if encoder is None:
+            encoder = VoiceEncoder("cpu", verbose=False)
+        vector = encoder.embed_utterance(preprocess_wav(read_audio(path).astype(np.float32), RATE))
+        np.save(hit, vector)
+        out[path] = vector.tolist()
+    return out
+
+
+def recognize(paths: list[str], cache: Path) -> dict[str, str]:
+    """pocketsphinx transcripts of ``paths``."""
+    decoder: Any = None
+    out: dict[str, str] = {}
+    for path in paths:
+        hit = cache / f"sphinx-{_digest(path)}.txt"
+        if hit.exists():
+            out[path] = hit.read_text(encoding="utf-8")
+            continue
+        from pocketsphinx import Decoder
+
+        if decoder is None:
+            decoder = Decoder(samprate=RATE, loglevel="FATAL")
+        pcm = (np.clip(read_audio(path), -1.0, 1.0) * 32767).astype("<i2").tobytes()
+        decoder.start_utt()
+        decoder.process_raw(pcm, full_utt=True)
+        decoder.end_utt()
+        text = decoder.hyp().hypstr if decoder.hyp() is not None else ""
+        hit.write_text(text, encoding="utf-8")
+        out[path] = text
+    return out
+
+
+def main() -> None:
+    job = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    cache = Path(job["cache"])
+    cache.mkdir(parents=True, exist_ok=True)
+    result: dict[str, Any] = {}
+    if "mcadams" in job:
+        spent = 0.0
+        for source, target in job["mcadams"]["pairs"]:
+            x = read_audio(source)
+            start = time.process_time()
+            y = mcadams(x, float(job["mcadams"]["alpha"]))
+            spent += time.process_time() - start
+            write_wav(target, y)
+        result["mcadams_cpu_s"] = spent
+    result["embed"] = embed(job.get("embed", []), cache)
+    result["asr"] = recognize(job.get("asr", []), cache)
+    Path(sys.argv[2]).write_text(json.dumps(result), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
