@@ -8,7 +8,7 @@ import sys
 
 from faceveil.cli import exit_codes
 from faceveil.cli.inputs import plan
-from faceveil.cli.options import add_voice_options, voice_config
+from faceveil.cli.options import add_voice_options, voice_config, voice_seeds
 from faceveil.errors import ConfigError, FaceveilError, InputError
 from faceveil.media.audio_io import AUDIO_EXTENSIONS
 
@@ -43,15 +43,12 @@ def run_audio(args: argparse.Namespace) -> int:
     from faceveil.pipeline.audio import disguise_audio_file
 
     config = voice_config(args)
-    if args.seed is not None and args.seed < 0:
-        raise ConfigError(f"--seed must be a non-negative integer, got {args.seed}")
     jobs = plan(args.inputs, args.output, AUDIO_EXTENSIONS)
     if not jobs:
         raise InputError(
             f"no audio files found in the inputs (looked for {', '.join(sorted(AUDIO_EXTENSIONS))})"
         )
-    # one independent draw per file; a seed makes the whole run reproducible
-    seeds = np.random.SeedSequence(args.seed).spawn(len(jobs))
+    seeds = voice_seeds(args.seed, len(jobs))  # one independent draw per file
     failed = 0
     for job, seed in zip(jobs, seeds, strict=True):
         try:

@@ -293,3 +293,27 @@ def voice_config(args: argparse.Namespace) -> VoiceConfig:
     from faceveil.voice.config import VoiceConfig
 
     return VoiceConfig(pitch=tuple(args.pitch), formant=tuple(args.formant), tilt_db=args.tilt)
+
+
+def voice_mode(args: argparse.Namespace) -> str:
+    """``keep``, ``disguise`` or ``drop`` from ``--voice`` (and the older ``--audio keep|drop``)."""
+    from faceveil.errors import ConfigError
+
+    audio = getattr(args, "audio", "keep")
+    voice = getattr(args, "voice", None)
+    if voice is None:
+        return str(audio)
+    if audio == "drop" and voice != "drop":
+        raise ConfigError(f"--audio drop and --voice {voice} contradict each other; give one of them")
+    return str(voice)
+
+
+def voice_seeds(seed: int | None, count: int) -> list[int]:
+    """One independent seed per recording: from ``--seed`` (reproducible) or fresh entropy."""
+    import numpy as np
+
+    from faceveil.errors import ConfigError
+
+    if seed is not None and seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {seed}")
+    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(count)]

@@ -19,6 +19,8 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import CorruptInputError, EmptyInputError, InputError, OutputError, UnsupportedInputError
+from faceveil.voice.config import VoiceConfig
+from faceveil.voice.transform import voice_filter
 
 #: Demuxers faceveil reads audio files with.
 AUDIO_DEMUXERS = "wav,flac,mp3,mov,mp4,m4a,aac,ogg"
@@ -239,3 +241,48 @@ class AudioWriter:
         """Close without flushing (the caller deletes the file)."""
         with contextlib.suppress(self._av.error.FFmpegError):
             self.container.close()
+
+
+class DisguisedTrack:
+    """A container's sound track, disguised on its way through: decoded frames in, disguised
+    frames out, with the filter's latency removed (same samples, same start, same duration).
+
+    Args:
+        rate: the output's sample rate (the encoder's).
+        layout: the output's channel layout name.
+        config: the disguise (one transform is drawn for the track).
+    """
+
+    def __init__(self, rate: int, layout: str, config: VoiceConfig) -> None:
+        av = self._av = _av()
+        self._resampler = av.AudioResampler(format="flt", layout=layout, rate=rate)
+        self._channels = len(av.AudioLayout(layout).channels)
+        self._filter = voice_filter(rate, self._channels, config)
+        self._rate, self._layout = rate, layout
+        self._skip = self._filter.latency_samples
+        self._pts: int | None = None
+
+    def push(self, frame: Any) -> list[Any]:
+        """Disguised frames for one decoded input frame (None: the end of the track)."""
+        if self._pts is None and frame is not None:
+            start = frame.pts * frame.time_base * self._rate if frame.pts is not None else 0
+            self._pts = max(0, round(start))
+        out = []
+        for resampled in self._resampler.resample(frame):
+            out += self._frames(self._filter.process(_packed(resampled, self._channels)))
+        if frame is None:
+            out += self._frames(self._filter.flush())
+        return out
+
+    def _frames(self, block: npt.NDArray[np.float32]) -> list[Any]:
+        if self._skip:
+            cut = min(self._skip, block.shape[0])
+            block, self._skip = block[cut:], self._skip - cut
+        if block.shape[0] == 0:
+            return []
+        data = np.ascontiguousarray(block, dtype=np.float32).reshape(1, -1)
+        frame = self._av.AudioFrame.from_ndarray(data, format="flt", layout=self._layout)
+        frame.sample_rate = self._rate
+        frame.pts = self._pts or 0
+        self._pts = frame.pts + block.shape[0]
+        return [frame]

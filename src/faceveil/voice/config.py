@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class VoiceConfig:
     formant: tuple[float, float] = (1.08, 1.18)
     tilt_db: float = 6.0
     frame_ms: float = 40.0
-    seed: int | None = None
+    seed: int | None = field(default=None, repr=False, metadata={"secret": True})
 
     def __post_init__(self) -> None:
         lo, hi = self.pitch
