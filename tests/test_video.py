@@ -624,7 +624,7 @@ def test_decoder_failure_writes_nothing(
                 raise InputError("the disk went away")
             yield item
 
-    monkeypatch.setattr("faceveil.pipeline.video.read_media", broken)
+    monkeypatch.setattr("faceveil.pipeline.graph.read_media", broken)
     target = tmp_path / "out.mp4"
     with pytest.raises(InputError, match="disk went away"):
         run_job(clips.ntsc, target, queue_size=1)
@@ -834,3 +834,55 @@ def test_rotated_input_is_processed_and_written_upright(clips: Clips, tmp_path: 
         assert rgb[1:7, 1:7].min() > 200  # the white corner is top-left again
         assert np.abs(far_from_face(rgb).astype(int) - far_from_face(expected).astype(int)).mean() < 8
         assert is_hidden(rgb)
+
+
+# ---------------------------------------------------------------------------------------------
+# 10. the one stage graph: any per-frame step plugs in
+
+
+class _ReversingStep:
+    """Holds every frame to the end, drops frame 3, paints each frame's index into its pixels."""
+
+    def __init__(self) -> None:
+        self.held: list[Any] = []
+
+    def push(self, item: Any) -> list[Any]:
+        self.held.append(item.frame)
+        return []
+
+    def flush(self) -> list[Any]:
+        from faceveil.pipeline.graph import Rendered
+
+        out = []
+        for frame in self.held:
+            if frame.index == 3:
+                continue
+            image = np.full_like(frame.rgb, frame.index * 10)
+            out.append(Rendered(frame, image, {"frame": frame.index}))
+        return out
+
+
+def test_stage_graph_runs_any_step(clips: Clips, inputs: dict[Path, Media], tmp_path: Path) -> None:
+    from faceveil.pipeline.graph import render_file
+
+    target, side = tmp_path / "out.mkv", tmp_path / "side.jsonl"
+    seen: list[int] = []
+    counts = render_file(
+        clips.ntsc,
+        target,
+        VideoOutputConfig(quality=0),
+        _ReversingStep(),
+        side_path=side,
+        progress=lambda done, total: seen.append(done),
+    )
+    original = inputs[clips.ntsc]
+    assert counts.frames_in == len(original.times) and counts.frames == counts.frames_in - 1
+    assert seen == list(range(1, counts.frames + 1))
+    out = read_video(target)
+    kept = [t for i, t in enumerate(original.times) if i != 3]
+    assert [t - out.times[0] for t in out.times] == pytest.approx([t - kept[0] for t in kept], abs=1e-3)
+    levels = [float(np.median(image)) for image in out.images]  # colour conversion: +-1
+    assert levels == pytest.approx([10 * i for i in range(len(original.times)) if i != 3], abs=1.5)
+    assert [r["frame"] for r in read_lines(side)] == [i for i in range(len(original.times)) if i != 3]
+    assert out.audio_seconds == pytest.approx(original.audio_seconds, abs=0.05)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv", "side.jsonl"]

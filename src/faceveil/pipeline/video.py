@@ -1,24 +1,18 @@
-"""Video jobs: decode -> detect + track -> hide -> encode, overlapped in threads.
+"""Face video jobs: the stage graph of :mod:`faceveil.pipeline.graph` with the face step.
 
-Three stages run at once, joined by bounded queues (memory stays bounded on hour-long inputs):
-the reader decodes frames (FFmpeg's own threads), the main thread detects, tracks and hides,
-the writer encodes. An exception in any stage stops the others and is raised in the caller;
-Ctrl-C (or the ``cancel`` event) stops them cleanly. The output is written to a temporary file
-next to the target and renamed only when everything succeeded.
+Every ``detect_every``-th frame is searched for faces; the tracker carries them between
+detections and the bidirectional fill hides each track from its first frame to its last. The
+output, its regions audit trail and its manifest appear together or not at all.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import queue
 import threading
-import time
-from collections.abc import Callable, Generator
-from contextlib import suppress
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,19 +20,9 @@ from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.config import AnonymizerConfig, DetectorConfig, check_choice
 from faceveil.core.detections import Detections
 from faceveil.core.frame import Frame
-from faceveil.errors import ConfigError, FaceveilError, InputError, JobCancelledError, OutputError
-from faceveil.media.video_io import (
-    AudioPacket,
-    DecodedFrame,
-    VideoInfo,
-    VideoOutputConfig,
-    VideoSink,
-    check_encryptable,
-    open_input,
-    output_format,
-    probe,
-    read_media,
-)
+from faceveil.errors import ConfigError, FaceveilError, InputError
+from faceveil.media.video_io import DecodedFrame, VideoInfo, VideoOutputConfig, open_input, probe, read_media
+from faceveil.pipeline.graph import GraphCounts, Progress, Rendered, render_file
 from faceveil.tracking.backfill import Backfill
 from faceveil.tracking.tracker import FaceTracker, TrackerConfig
 
@@ -59,9 +43,6 @@ def _default_video_anonymizer() -> AnonymizerConfig:
     return AnonymizerConfig(
         detector=DetectorConfig(name=DEFAULT_VIDEO_PRESET, max_side=DEFAULT_VIDEO_MAX_SIDE)
     )
-
-
-_DONE = object()
 
 
 @dataclass(frozen=True)
@@ -137,52 +118,70 @@ class VideoReport:
         }
 
 
-#: ``progress(frames_done, frames_total_or_None)``, called from the writer thread.
-Progress = Callable[[int, int | None], None]
+class FaceStep:
+    """The face video step: detect (every ``detect_every`` frames), track, fill backwards, hide.
 
+    Frames are held until the bidirectional fill has settled their regions; each frame's
+    regions go out as its ``record`` (the regions audit trail). Counts land in ``report``.
+    """
 
-class _StopError(Exception):
-    """Raised inside a stage when another stage failed or the job was cancelled."""
+    def __init__(self, anonymizer: Anonymizer, config: VideoJobConfig, report: VideoReport) -> None:
+        self.anonymizer = anonymizer
+        self.config = config
+        self.report = report
+        self.tracker = FaceTracker(config.tracker)
+        self.backfill = Backfill(config.tracker)
+        self._held: dict[int, tuple[Frame, bool | None]] = {}
+        self._tracks: set[int] = set()
 
+    def push(self, item: DecodedFrame) -> list[Rendered]:
+        """Detect or track on ``item``; return the frames whose regions are final."""
+        found, whole = self._detect(item)
+        if whole is None:
+            self.report.skipped += 1
+        self._held[item.frame.index] = (item.frame, whole)
+        return self._emit(self.backfill.push(item.frame.index, self.tracker.update(found)))
 
-class _Stage(threading.Thread):
-    """A worker thread that records its exception instead of printing it."""
+    def flush(self) -> list[Rendered]:
+        """The frames still waiting for the fill."""
+        return self._emit(self.backfill.flush())
 
-    def __init__(self, name: str, target: Callable[[], None], stop: threading.Event) -> None:
-        super().__init__(name=name, daemon=True)
-        self._work = target
-        self._stop_all = stop
-        self.error: BaseException | None = None
+    def _emit(self, done: list[tuple[int, Detections]]) -> list[Rendered]:
+        out = []
+        for index, regions in done:
+            frame, whole = self._held.pop(index)
+            if whole is None:
+                continue  # --on-error skip-frame: left out of the output
+            if regions.tracker_id is not None:
+                self._tracks.update(int(t) for t in regions.tracker_id)
+                self.report.tracks = len(self._tracks)
+            if whole:
+                self.report.hidden_whole += 1
+                rgb = self.anonymizer.mark(np.zeros_like(frame.rgb))
+            else:
+                rgb = self.anonymizer.hide(frame, regions).image
+            out.append(Rendered(frame, rgb, _audit_record(frame, regions, whole)))
+        return out
 
-    def run(self) -> None:
+    def _detect(self, item: DecodedFrame) -> tuple[Detections, bool | None]:
+        """(detections, hide whole frame?); None instead of a bool means: leave the frame out."""
+        policy = self.config.on_error
+        if item.corrupt:
+            return _failed(policy, f"frame {item.frame.index} is damaged")
+        if item.frame.index % self.config.detect_every:
+            return Detections.empty(), False
         try:
-            self._work()
-        except _StopError:
-            pass
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, re-raised there
-            self.error = exc
-            self._stop_all.set()
+            found = self.anonymizer.detect(item.frame)
+        except (FaceveilError, ValueError, RuntimeError) as exc:
+            return _failed(policy, f"detection failed on frame {item.frame.index}: {exc}")
+        self.report.faces += len(found)
+        return found, False
 
 
-def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
-    while True:
-        if stop.is_set():
-            raise _StopError
-        try:
-            q.put(item, timeout=0.1)
-            return
-        except queue.Full:
-            continue
-
-
-def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
-    while True:
-        if stop.is_set():
-            raise _StopError
-        try:
-            return q.get(timeout=0.1)
-        except queue.Empty:
-            continue
+def _failed(policy: str, message: str) -> tuple[Detections, bool | None]:
+    if policy == "abort":
+        raise InputError(message)
+    return Detections.empty(), (True if policy == "hide-frame" else None)
 
 
 class VideoJob:
@@ -219,56 +218,38 @@ class VideoJob:
         The output, the regions and the manifest are written under temporary names and renamed
         together at the end: a failed or cancelled job leaves none of them.
         """
-        source, target = Path(source), Path(target)
-        fmt = output_format(target)
-        if self.config.output.encryption is not None:
-            check_encryptable(target)
-        if target.resolve() == source.resolve():  # also when target does not exist yet
-            raise OutputError(f"refusing to overwrite the input {source}")
-        extra = [Path(p) for p in (regions, manifest.path if manifest else None) if p is not None]
-        if len({p.resolve() for p in (source, target, *extra)}) != 2 + len(extra):
-            raise OutputError("the output, the regions file and the manifest must be different files")
-        container = open_input(source)
-        temps: dict[Path, Path] = {}  # final path -> temporary path
-        try:
-            info = probe(container)
-            audio_in = container.streams.audio[0] if container.streams.audio else None
-            if self.config.output.audio == "drop":
-                audio_in = None
-            tmp = temps[target] = temp_output_path(target)
-            sink = VideoSink(tmp, fmt, info, audio_in, self.config.output)
-            audit = None
-            if regions is not None:
-                audit_tmp = temps[Path(regions)] = temp_output_path(Path(regions))
-                audit = open(audit_tmp, "w", encoding="utf-8")  # noqa: SIM115 - closed below
-            report = self.report = VideoReport(str(source), str(target), info=info)
-            start = time.perf_counter()
-            try:
-                self._stages(container, info, sink, audit, report, audio_in is not None)
-            except BaseException:
-                sink.abort()
-                raise
-            finally:
-                if audit is not None:
-                    audit.close()
-            sink.close()
-            report.wall_s = time.perf_counter() - start
-            if manifest is not None:
-                audit_path = temps.get(Path(regions)) if regions is not None else None
-                temps[manifest.path] = temp_output_path(manifest.path)
-                self._write_manifest(source, target, tmp, audit_path, report, manifest, temps[manifest.path])
-            for final, temp in temps.items():
-                temp.replace(final)
-            return report
-        except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc}") from exc
-        finally:
-            container.close()
-            for path in temps.values():
-                with suppress(FileNotFoundError):
-                    path.unlink()
+        report = self.report = VideoReport(str(source), str(target))
+        counts = GraphCounts()
 
-    def _write_manifest(
+        def finish(written: Path, side: Path | None) -> dict[Path, str]:
+            if manifest is None:
+                return {}
+            self._sync(report, counts)
+            text = self._manifest(Path(source), Path(target), written, side, report, manifest)
+            return {manifest.path: text}
+
+        render_file(
+            source,
+            target,
+            self.config.output,
+            FaceStep(self.anonymizer, self.config, report),
+            side_path=regions,
+            extra=[manifest.path] if manifest is not None else [],
+            finish=finish,
+            stop=self.stop,
+            progress=self.progress,
+            queue_size=self.config.queue_size,
+            counts=counts,
+        )
+        self._sync(report, counts)
+        return report
+
+    @staticmethod
+    def _sync(report: VideoReport, counts: GraphCounts) -> None:
+        report.frames, report.frames_in = counts.frames, counts.frames_in
+        report.wall_s, report.info = counts.wall_s, counts.info
+
+    def _manifest(
         self,
         source: Path,
         target: Path,
@@ -276,10 +257,8 @@ class VideoJob:
         regions: Path | None,
         report: VideoReport,
         options: ManifestOptions,
-        temp: Path,
-    ) -> None:
-        """Build, sign and write the manifest of ``written`` (the output's temporary name) to
-        ``temp`` (the manifest's temporary name)."""
+    ) -> str:
+        """The signed manifest of ``written`` (the output's temporary name)."""
         from faceveil.compliance.manifest import build_manifest, manifest_text, sha256_file, sign
         from faceveil.compliance.models import model_files
 
@@ -293,121 +272,7 @@ class VideoJob:
             counts=report.counts(),
             regions=regions,
         )
-        temp.write_text(manifest_text(sign(document, options.signing_key)), encoding="utf-8")
-
-    # ------------------------------------------------------------------------------------------
-    def _stages(
-        self,
-        container: Any,
-        info: VideoInfo,
-        sink: VideoSink,
-        audit: IO[str] | None,
-        report: VideoReport,
-        audio: bool,
-    ) -> None:
-        decoded: queue.Queue[Any] = queue.Queue(self.config.queue_size)
-        encoded: queue.Queue[Any] = queue.Queue(self.config.queue_size)
-        stop = self.stop
-
-        def read() -> None:
-            for item in read_media(container, info, audio):
-                _put(decoded, item, stop)
-            _put(decoded, _DONE, stop)
-
-        def write() -> None:
-            while (item := _get(encoded, stop)) is not _DONE:
-                if isinstance(item, AudioPacket):
-                    sink.write_audio(item.packet)
-                    continue
-                frame, rgb = item
-                sink.write(frame, rgb)
-                report.frames += 1
-                if self.progress is not None:
-                    self.progress(report.frames, info.frames)
-
-        reader = _Stage("faceveil-decode", read, stop)
-        writer = _Stage("faceveil-encode", write, stop)
-        reader.start()
-        writer.start()
-        try:
-            self._process(decoded, encoded, audit, report)
-        except _StopError:
-            pass  # a worker failed or the job was cancelled: its reason is raised below
-        except BaseException:
-            stop.set()
-            raise
-        finally:
-            writer.join()
-            if writer.error is not None or stop.is_set():
-                stop.set()
-            reader.join()
-        for stage in (reader, writer):
-            if stage.error is not None:
-                raise stage.error
-        if stop.is_set():
-            raise JobCancelledError("the video job was cancelled; nothing was written")
-
-    def _process(
-        self, decoded: queue.Queue[Any], encoded: queue.Queue[Any], audit: IO[str] | None, report: VideoReport
-    ) -> None:
-        """The main thread's stage: detect, track, fill, hide, in frame order."""
-        stop = self.stop
-        tracker = FaceTracker(self.config.tracker)
-        backfill = Backfill(self.config.tracker)
-        held: dict[int, tuple[Frame, bool | None]] = {}
-        tracks: set[int] = set()
-
-        def emit(done: list[tuple[int, Detections]]) -> None:
-            for index, regions in done:
-                frame, whole = held.pop(index)
-                if whole is None:
-                    continue  # --on-error skip-frame: left out of the output
-                if regions.tracker_id is not None:
-                    tracks.update(int(t) for t in regions.tracker_id)
-                if audit is not None:
-                    audit.write(json.dumps(_audit_record(frame, regions, whole)) + "\n")
-                if whole:
-                    report.hidden_whole += 1
-                    rgb = self.anonymizer.mark(np.zeros_like(frame.rgb))
-                else:
-                    rgb = self.anonymizer.hide(frame, regions).image
-                _put(encoded, (frame, rgb), stop)
-
-        try:
-            while (item := _get(decoded, stop)) is not _DONE:
-                if isinstance(item, AudioPacket):
-                    _put(encoded, item, stop)
-                    continue
-                report.frames_in += 1
-                found, whole = self._detect(item, report)
-                if whole is None:
-                    report.skipped += 1
-                held[item.frame.index] = (item.frame, whole)
-                emit(backfill.push(item.frame.index, tracker.update(found)))
-            emit(backfill.flush())
-        finally:
-            report.tracks = len(tracks)
-        _put(encoded, _DONE, stop)
-
-    def _detect(self, item: DecodedFrame, report: VideoReport) -> tuple[Detections, bool | None]:
-        """(detections, hide whole frame?); None instead of a bool means: leave the frame out."""
-        policy = self.config.on_error
-        if item.corrupt:
-            return self._failed(policy, f"frame {item.frame.index} is damaged")
-        if item.frame.index % self.config.detect_every:
-            return Detections.empty(), False
-        try:
-            found = self.anonymizer.detect(item.frame)
-        except (FaceveilError, ValueError, RuntimeError) as exc:
-            return self._failed(policy, f"detection failed on frame {item.frame.index}: {exc}")
-        report.faces += len(found)
-        return found, False
-
-    @staticmethod
-    def _failed(policy: str, message: str) -> tuple[Detections, bool | None]:
-        if policy == "abort":
-            raise InputError(message)
-        return Detections.empty(), (True if policy == "hide-frame" else None)
+        return manifest_text(sign(document, options.signing_key))
 
 
 def _audit_record(frame: Frame, regions: Detections, whole: bool) -> dict[str, Any]:
@@ -426,14 +291,6 @@ def _audit_record(frame: Frame, regions: Detections, whole: bool) -> dict[str, A
     if whole:
         record["hidden_whole"] = True
     return record
-
-
-def temp_output_path(target: Path) -> Path:
-    """A hidden temporary name beside ``target`` (its folder is made); renamed to it at the end."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target.with_name(
-        f".{target.stem}.faceveil-tmp-{os.getpid()}-{threading.get_ident()}{target.suffix}"
-    )
 
 
 def anonymize_video(

@@ -1,36 +1,25 @@
 """Pose on video files: everyone's landmarks, smoothed across frames, one JSON line per frame.
 
-Each frame, the landmark model runs once per person: in a crop around where each person was in
-the previous frame, and, every ``detect_every`` frames, in a crop under each face the face
-detector finds and on the whole frame (for newcomers). Faces are tracked between detections
-and hidden as in ``faceveil video``; skeletons are drawn over the result.
+The pose step of the one video stage graph (:mod:`faceveil.pipeline.graph`). Each frame, the
+landmark model runs once per person: in a crop around where each person was in the previous
+frame, and, every ``detect_every`` frames, in a crop under each face the face detector finds and
+on the whole frame (for newcomers). Faces are tracked between detections and hidden as in
+``faceveil video``; skeletons are drawn over the result.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
-from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import IO, Any
 
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.config import AnonymizerConfig, DetectorConfig
 from faceveil.core.detections import Detections
 from faceveil.core.frame import Frame
-from faceveil.errors import ConfigError, OutputError
-from faceveil.media.video_io import (
-    AudioPacket,
-    VideoOutputConfig,
-    VideoSink,
-    open_input,
-    output_format,
-    probe,
-    read_media,
-)
-from faceveil.pipeline.video import Progress, temp_output_path
+from faceveil.errors import ConfigError
+from faceveil.media.video_io import DecodedFrame, VideoOutputConfig
+from faceveil.pipeline.graph import Progress, Rendered, render_file
 from faceveil.pose.coverage import BodyCoverage
 from faceveil.pose.draw import draw_skeletons
 from faceveil.pose.landmarks import PoseResult
@@ -97,6 +86,46 @@ class PoseVideoReport:
         }
 
 
+class PoseStep:
+    """The pose video step: faces tracked and hidden, everyone's landmarks drawn over them."""
+
+    def __init__(self, job: PoseVideoJob, report: PoseVideoReport) -> None:
+        self.job = job
+        self.report = report
+        self.smoother = PoseSmoother(job.config.smoothing)
+        self.tracker = FaceTracker(job.config.tracker)
+        self._tracks: set[int] = set()
+
+    def push(self, item: DecodedFrame) -> list[Rendered]:
+        """Pose and hide one frame (nothing is held back)."""
+        frame = item.frame
+        result, rgb = self._one(frame)
+        self._tracks.update(p.track for p in result.people if p.track is not None)
+        self.report.tracks = len(self._tracks)
+        self.report.people += len(result.people)
+        seconds = None if frame.time is None else round(float(frame.time), 6)
+        return [Rendered(frame, rgb, result.to_json(frame=frame.index, pts=frame.pts, time=seconds))]
+
+    def flush(self) -> list[Rendered]:
+        """Nothing is held."""
+        return []
+
+    def _one(self, frame: Frame) -> tuple[PoseResult, Any]:
+        job = self.job
+        looking = frame.index % job.config.detect_every == 0
+        faces = job.anonymizer.detector.detect(frame.rgb) if looking else Detections.empty()
+        hidden = self.tracker.update(faces)
+        hints = self.smoother.recent()
+        found = job.estimator.estimate(frame.rgb, faces, hints, search=looking)
+        seconds = float(frame.time) if frame.time is not None else frame.index / 25.0
+        people = self.smoother.update(found, seconds)
+        if job.anonymizer.body is not None:
+            hidden = job.anonymizer.body.add_heads(hidden, people)
+        rgb = job.anonymizer.hide(frame, hidden).image
+        draw_skeletons(rgb, people, job.config.anonymizer.pose)
+        return PoseResult(frame.width, frame.height, people), rgb
+
+
 class PoseVideoJob:
     """One video file in, the same video with skeletons (and hidden faces) out."""
 
@@ -117,81 +146,17 @@ class PoseVideoJob:
         landmarks: IO[str] | None = None,
     ) -> PoseVideoReport:
         """Draw the poses of ``source`` into ``target``; one JSON line per frame to ``landmarks``."""
-        source, target = Path(source), Path(target)
-        fmt = output_format(target)
-        if target.resolve() == source.resolve():
-            raise OutputError(f"refusing to overwrite the input {source}")
-        container = open_input(source)
-        tmp = temp_output_path(target)
-        try:
-            info = probe(container)
-            audio_in = container.streams.audio[0] if container.streams.audio else None
-            audio_in = None if self.config.output.audio == "drop" else audio_in
-            target.parent.mkdir(parents=True, exist_ok=True)
-            sink = VideoSink(tmp, fmt, info, audio_in, self.config.output)
-            report = PoseVideoReport(str(source), str(target))
-            start = time.perf_counter()
-            try:
-                self._frames(
-                    read_media(container, info, audio_in is not None), sink, landmarks, report, info.frames
-                )
-            except BaseException:
-                sink.abort()
-                raise
-            sink.close()
-            report.wall_s = time.perf_counter() - start
-            tmp.replace(target)
-            return report
-        except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc}") from exc
-        finally:
-            container.close()
-            with suppress(FileNotFoundError):
-                tmp.unlink()
-
-    def _frames(
-        self,
-        items: Any,
-        sink: VideoSink,
-        landmarks: IO[str] | None,
-        report: PoseVideoReport,
-        total: int | None,
-    ) -> None:
-        smoother = PoseSmoother(self.config.smoothing)
-        tracker = FaceTracker(self.config.tracker)
-        tracks: set[int] = set()
-        for item in items:
-            if isinstance(item, AudioPacket):
-                sink.write_audio(item.packet)
-                continue
-            frame: Frame = item.frame
-            result, rgb = self._one(frame, smoother, tracker)
-            tracks.update(p.track for p in result.people if p.track is not None)
-            report.people += len(result.people)
-            if landmarks is not None:
-                seconds = None if frame.time is None else round(float(frame.time), 6)
-                landmarks.write(
-                    json.dumps(result.to_json(frame=frame.index, pts=frame.pts, time=seconds)) + "\n"
-                )
-            sink.write(frame, rgb)
-            report.frames += 1
-            if self.progress is not None:
-                self.progress(report.frames, total)
-        report.tracks = len(tracks)
-
-    def _one(self, frame: Frame, smoother: PoseSmoother, tracker: FaceTracker) -> tuple[PoseResult, Any]:
-        looking = frame.index % self.config.detect_every == 0
-        faces = self.anonymizer.detector.detect(frame.rgb) if looking else Detections.empty()
-        hidden = tracker.update(faces)
-        hints = smoother.recent()
-        found = self.estimator.estimate(frame.rgb, faces, hints, search=looking)
-        seconds = float(frame.time) if frame.time is not None else frame.index / 25.0
-        people = smoother.update(found, seconds)
-        if self.anonymizer.body is not None:
-            hidden = self.anonymizer.body.add_heads(hidden, people)
-        rgb = self.anonymizer.hide(frame, hidden).image
-        draw_skeletons(rgb, people, self.config.anonymizer.pose)
-        return PoseResult(frame.width, frame.height, people), rgb
+        report = PoseVideoReport(str(source), str(target))
+        counts = render_file(
+            source,
+            target,
+            self.config.output,
+            PoseStep(self, report),
+            side=landmarks,
+            progress=self.progress,
+        )
+        report.frames, report.wall_s = counts.frames, counts.wall_s
+        return report
 
 
 def pose_video(
