@@ -120,7 +120,7 @@ def load_items(data: Path) -> tuple[list[dict[str, Any]], dict[str, str]]:
 
 
 def run_faceveil(
-    items: list[dict[str, Any]], folder: Path, seed: int
+    items: list[dict[str, Any]], folder: Path, seed: int, settings: dict[str, Any]
 ) -> tuple[dict[str, Path], float, float]:
     """Disguise every item with its own draw; (outputs, CPU seconds, audio seconds)."""
     from faceveil.voice import VoiceConfig, disguise_voice
@@ -131,7 +131,7 @@ def run_faceveil(
     for index, item in enumerate(items):
         x = read_flac(item["path"])
         start = time.process_time()
-        y = disguise_voice(x, RATE, VoiceConfig(seed=seed * 100_003 + index))
+        y = disguise_voice(x, RATE, VoiceConfig(**settings, seed=seed * 100_003 + index))
         cpu += time.process_time() - start
         audio += len(x) / RATE
         outputs[item["utt_id"]] = folder / f"{item['utt_id']}.wav"
@@ -158,13 +158,30 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1, help="seed of faceveil's draws in this run")
     parser.add_argument("--alpha", type=float, default=0.8, help="the McAdams baseline's fixed alpha")
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "voice.json")
+    parser.add_argument(
+        "--wer-utterances",
+        type=int,
+        default=None,
+        metavar="N",
+        help="WER on the first N transcribed utterances only (quicker; default: all)",
+    )
+    parser.add_argument("--pitch", type=float, nargs=2, metavar=("MIN", "MAX"), help="faceveil's pitch range")
+    parser.add_argument("--formant", type=float, nargs=2, metavar=("MIN", "MAX"), help="its formant range")
+    parser.add_argument("--tilt", type=float, help="its tilt in dB")
     args = parser.parse_args()
+    settings = {
+        k: tuple(v) if isinstance(v, list) else v
+        for k, v in (("pitch", args.pitch), ("formant", args.formant), ("tilt_db", args.tilt))
+        if v is not None
+    }
     items, transcripts = load_items(args.data)
+    if args.wer_utterances is not None:
+        transcripts = dict(list(transcripts.items())[: args.wer_utterances])
     enrol_items = [i for i in items if i["enrol"]]
     with tempfile.TemporaryDirectory(prefix="faceveil-voice-bench-") as tmp:
         work = Path(tmp)
-        trial, fv_cpu, seconds = run_faceveil(items, work / "faceveil-trial", args.seed)
-        enrol, _, _ = run_faceveil(enrol_items, work / "faceveil-enrol", args.seed + 7919)
+        trial, fv_cpu, seconds = run_faceveil(items, work / "faceveil-trial", args.seed, settings)
+        enrol, _, _ = run_faceveil(enrol_items, work / "faceveil-enrol", args.seed + 7919, settings)
         (work / "mcadams").mkdir()
         mcadams = {i["utt_id"]: work / "mcadams" / f"{i['utt_id']}.wav" for i in items}
         original = {i["utt_id"]: i["path"] for i in items}
@@ -200,14 +217,21 @@ def main() -> None:
             "x_realtime": seconds / fv_cpu,
         },
     }
-    report(rows, args, seconds)
+    report(rows, args, seconds, settings, len(transcripts))
 
 
-def report(rows: dict[str, dict[str, float | None]], args: argparse.Namespace, seconds: float) -> None:
+def report(
+    rows: dict[str, dict[str, float | None]],
+    args: argparse.Namespace,
+    seconds: float,
+    settings: dict[str, Any],
+    wer_utterances: int,
+) -> None:
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.1f}%"
 
     print(f"voice benchmark on {args.data} ({seconds / 60:.1f} min of speech), seed {args.seed}")
+    print(f"faceveil settings: {settings or 'defaults'}; WER over {wer_utterances} utterances")
     print(f"{'system':<22}{'EER ignorant':>14}{'EER lazy-inf.':>15}{'WER':>9}{'x real time':>13}")
     for name, row in rows.items():
         speed = "-" if row["x_realtime"] is None else f"{row['x_realtime']:.0f}x"
@@ -226,7 +250,8 @@ def report(rows: dict[str, dict[str, float | None]], args: argparse.Namespace, s
         print(f"  {'PASS' if ok else 'MISS'}  {name}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(
-        json.dumps({"rows": rows, "checks": checks, "seed": args.seed}, indent=1), encoding="utf-8"
+        json.dumps({"rows": rows, "checks": checks, "seed": args.seed, "settings": settings}, indent=1),
+        encoding="utf-8",
     )
     print(f"results written to {args.json}", file=sys.stderr)
 
