@@ -275,16 +275,16 @@ def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) 
         "--formant",
         type=float,
         nargs=2,
-        default=(1.08, 1.18),
+        default=(1.04, 1.10),
         metavar=("MIN", "MAX"),
-        help="ratio the formants are stretched or squeezed by, at random (default: 1.08 1.18)",
+        help="ratio the formants are stretched or squeezed by, at random (default: 1.04 1.10)",
     )
     group.add_argument(
         "--tilt",
         type=float,
-        default=6.0,
+        default=9.0,
         metavar="DB",
-        help="largest random spectral colouring in dB, 0 for none (default: 6)",
+        help="largest random spectral colouring in dB, 0 for none (default: 9)",
     )
 
 

@@ -24,7 +24,7 @@ class VoiceConfig:
         pitch: ``(min, max)`` size of the pitch move in semitones; each recording moves its pitch
             up or down (at random) by an amount drawn in this range.
         formant: ``(min, max)`` ratio by which the spectral envelope (the formants, set by the
-            vocal tract) is stretched or compressed, direction at random, e.g. ``(1.08, 1.18)``.
+            vocal tract) is stretched or compressed, direction at random, e.g. ``(1.04, 1.10)``.
         tilt_db: largest random tilt and colouring of the spectrum in dB (0: none); a random
             smooth equaliser that moves what a speaker encoder hears and speech recognition,
             which normalises the channel, hardly notices.
@@ -37,8 +37,8 @@ class VoiceConfig:
     """
 
     pitch: tuple[float, float] = (3.0, 6.0)
-    formant: tuple[float, float] = (1.08, 1.18)
-    tilt_db: float = 6.0
+    formant: tuple[float, float] = (1.04, 1.10)
+    tilt_db: float = 9.0
     frame_ms: float = 40.0
     seed: int | None = field(default=None, repr=False, metadata={"secret": True})
 

@@ -2,7 +2,8 @@
 
 Every frame's log spectrum is split into its smooth envelope (cepstral liftering: the formants,
 set by the vocal tract) and its fine structure (the harmonics of the pitch). The fine structure
-is moved by the pitch ratio (a phase vocoder keeps the phases running), the envelope by the
+is moved by the pitch ratio (each spectral peak's region moved rigidly with its phases: a
+peak-shifting phase vocoder, without the phasiness of bin-by-bin shifting), the envelope by the
 formant ratio, and a smooth random equaliser colours the result; each frame keeps its input's
 energy, so loudness stays. Frames overlap by 75 % with Hann windows on both sides, so joins do
 not click, and everything that sounds goes through the same transform (there is no speech
@@ -44,13 +45,6 @@ def _frame_length(rate: int, frame_ms: float) -> int:
     return max(64, round(rate * frame_ms / 1000.0 / 4.0) * 4)
 
 
-def _interp_map(source: FloatArray, size: int) -> tuple[npt.NDArray[np.intp], FloatArray]:
-    """Index and weight of linear interpolation at fractional bins ``source`` (clamped)."""
-    pos = np.clip(source, 0.0, size - 1.0)
-    lower = np.minimum(np.floor(pos).astype(np.intp), size - 2)
-    return lower, pos - lower
-
-
 class VoiceBlockFilter:
     """Disguises audio block by block, with the same transform on every channel.
 
@@ -77,21 +71,14 @@ class VoiceBlockFilter:
         self.latency_samples = n
         bins = n // 2 + 1
         self._window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
-        self._omega_hop = (2.0 * np.pi * hop / n * np.arange(bins)).astype(np.float32)
         self._synthesis = self._window / _OLA_GAIN
-        k = np.arange(bins, dtype=np.float64)
-        self._pitch_idx, weight = _interp_map(k / params.pitch_ratio, bins)
-        self._pitch_w = weight.astype(np.float32)
-        self._phase_src = np.clip(np.rint(k / params.pitch_ratio).astype(np.intp), 0, bins - 1)
-        self._outside = k / params.pitch_ratio > bins - 1
         self._to_cepstrum, self._from_cepstrum = self._cepstrum_maps(n, rate, params.formant_ratio)
         self._eq = self._make_eq(params, bins, rate).astype(np.float32)
         # state: input not yet framed (starts with the padding that makes the first frame end
         # at the first sample's hop), overlap-add tail, phases, output waiting to be returned
         self._pending = np.zeros((channels, n - hop))
         self._tail = np.zeros((channels, n - hop))
-        self._last_phase = np.zeros((channels, bins), dtype=np.float32)
-        self._out_phase = np.zeros((channels, bins))
+        self._rotation = np.zeros((channels, bins), dtype=np.float32)
         self._ready = np.zeros((channels, hop))
         self._energy_in = np.zeros(_GAIN_HOPS - 1)
         self._energy_out = np.zeros(_GAIN_HOPS - 1)
@@ -196,32 +183,58 @@ class VoiceBlockFilter:
         both = (log_mag @ self._to_cepstrum) @ self._from_cepstrum  # envelope, warped envelope
         bins = log_mag.shape[-1]
         fine = log_mag - both[..., :bins]
-        i, w = self._pitch_idx, self._pitch_w
-        moved = np.take(fine, i, axis=-1) * (1 - w) + np.take(fine, i + 1, axis=-1) * w
+        moved, phases = self._shift_peaks(fine, np.arctan2(im, re))
         magnitude = np.exp(moved + both[..., bins:] + self._eq)
-        magnitude[..., self._outside] = 0.0  # nothing to move there: no invented tones
         # each frame keeps its energy: no pumping from the equaliser or the envelope warp
         ratio = power.sum(axis=-1, keepdims=True) / (
             (magnitude * magnitude).sum(axis=-1, keepdims=True) + 1e-20
         )
         magnitude *= np.sqrt(ratio)
-        phases = self._phases(np.arctan2(im, re))
         out = np.fft.irfft(magnitude * (np.cos(phases) + 1j * np.sin(phases)), n=self._n, axis=-1)
         return np.asarray(out * self._synthesis)
 
-    def _phases(self, phase: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Phase vocoder: each output bin advances at its source bin's true frequency x pitch ratio."""
-        previous = np.concatenate([self._last_phase[:, None], phase[:, :-1]], axis=1)
-        delta = phase - previous - self._omega_hop
-        delta -= _TWO_PI32 * np.rint(delta * _INV_TWO_PI32)
-        advance = np.take(self._omega_hop + delta, self._phase_src, axis=-1) * np.float32(
-            self.params.pitch_ratio
-        )
-        out = self._out_phase[:, None] + np.cumsum(advance, axis=1, dtype=np.float64)
-        out -= (2.0 * np.pi) * np.floor(out * (0.5 / np.pi))
-        self._last_phase = phase[:, -1].copy()
-        self._out_phase = out[:, -1].copy()
-        return out.astype(np.float32)
+    def _shift_peaks(
+        self, fine: npt.NDArray[np.float32], phase: npt.NDArray[np.float32]
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+        """Move the pitch: every spectral peak's region (the bins nearer to it than to another
+        peak) is moved rigidly, magnitudes and phases together, by a whole number of bins to
+        where the pitch ratio takes the peak (the peak-shifting phase vocoder). Phases inside a
+        region keep their relations, so there is no phasiness; each region's phase rotates by
+        the shift's frequency over each hop, carried from frame to frame through the peak
+        nearest to it. Returns the moved fine structure and the output phases."""
+        _, frames, bins = fine.shape
+        k = np.arange(bins)
+        peak = np.zeros(fine.shape, dtype=bool)
+        peak[..., 1:-1] = (fine[..., 1:-1] > fine[..., :-2]) & (fine[..., 1:-1] >= fine[..., 2:])
+        left = np.maximum.accumulate(np.where(peak, k, -bins), axis=-1)
+        right = np.minimum.accumulate(np.where(peak, k, 2 * bins)[..., ::-1], axis=-1)[..., ::-1]
+        region = np.where(right - k < k - left, right, left)
+        region = np.where((region >= 0) & (region < bins), region, k)  # no peak: the bin itself
+        shift = np.rint(region * (self.params.pitch_ratio - 1.0)).astype(np.intp)
+        # rotation of every region: the previous frame's (through its nearest peak) + shift x hop
+        step = shift.astype(np.float32) * np.float32(2.0 * np.pi * self._hop / self._n)
+        rotation = np.empty(fine.shape, dtype=np.float32)
+        state = self._rotation
+        offsets = np.arange(state.shape[0])[:, None] * bins
+        lookup = region + offsets[:, None]
+        for f in range(frames):
+            state = state.reshape(-1)[lookup[:, f]] + step[:, f]
+            state -= _TWO_PI32 * np.floor(state * _INV_TWO_PI32)
+            rotation[:, f] = state
+        self._rotation = state
+        # scatter every bin to its destination in one flat assignment; bins moved out of range
+        # go to a spare column that is dropped (nothing is invented where no source is)
+        target = k + shift
+        target = np.where((target >= 0) & (target < bins), target, bins)
+        rows = target.shape[0] * target.shape[1]
+        flat = (np.arange(rows)[:, None] * (bins + 1) + target.reshape(rows, bins)).ravel()
+        moved_flat = np.full(rows * (bins + 1), np.float32(math.log(_TINY) / 2), dtype=np.float32)
+        phase_flat = np.zeros(rows * (bins + 1), dtype=np.float32)
+        moved_flat[flat] = fine.reshape(-1)
+        phase_flat[flat] = (phase + rotation).reshape(-1)
+        moved = moved_flat.reshape(*fine.shape[:2], bins + 1)[..., :bins]
+        phases = phase_flat.reshape(*fine.shape[:2], bins + 1)[..., :bins]
+        return moved, phases
 
 
 def _as_channels(samples: npt.NDArray[np.generic]) -> tuple[npt.NDArray[np.float32], bool]:
