@@ -327,8 +327,58 @@ def test_backfill_buffer_is_bounded_and_frames_come_out_as_soon_as_final() -> No
         for done, _ in backfill.push(index, Detections.empty()):
             out_at[done] = index
         assert len(backfill) <= backfill.capacity
-    assert len(backfill) == 4  # frames 96..99 may still be filled by a detection at 100
-    assert all(out_at[i] - i == 4 for i in out_at)
+    # no face was ever seen: only a face first detected at frame 100 could reach back (2 frames)
+    assert len(backfill) == 2
+    assert all(out_at[i] - i == 2 for i in out_at)
+
+
+class _FixedDelayBackfill(Backfill):
+    """The plain rule: hold every frame max(max_gap - 1, lookback) frames, whatever happens."""
+
+    def _settled(self, frame: int) -> int:
+        return frame - self._delay
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize(("max_gap", "lookback", "every"), [(30, 6, 4), (5, 2, 1), (8, 3, 3)])
+def test_backfill_releasing_early_changes_no_region(
+    seed: int, max_gap: int, lookback: int, every: int
+) -> None:
+    config = TrackerConfig(max_gap=max_gap, lookback=lookback)
+    sequence = [d if i % every == 0 else Detections.empty() for i, d in enumerate(random_sequence(seed, 90))]
+    tracked = []
+    tracker = FaceTracker(config)
+    for found in sequence:
+        tracked.append(tracker.update(found))
+    early, fixed = Backfill(config), _FixedDelayBackfill(config)
+    got, want = [], []
+    held_early, held_fixed = 0, 0
+    for index, regions in enumerate(tracked):
+        got += early.push(index, regions)
+        want += fixed.push(index, regions)
+        held_early, held_fixed = held_early + early.pending, held_fixed + fixed.pending
+    got += early.flush()
+    want += fixed.flush()
+    assert [i for i, _ in got] == [i for i, _ in want] == list(range(len(sequence)))
+    for (_, a), (_, b) in zip(got, want, strict=True):
+        assert np.array_equal(a.xyxy, b.xyxy) and sources(a) == sources(b)
+    assert held_early <= held_fixed
+
+
+def test_backfill_holds_frames_while_a_face_is_lost() -> None:
+    config = TrackerConfig(max_gap=10, lookback=2, hold=0)
+    tracker, backfill = FaceTracker(config), Backfill(config)
+    face = Detections(np.array([[10, 10, 50, 50]], np.float32), np.array([0.9], np.float32))
+    pending = []
+    for index in range(30):
+        found = face if index < 5 or index == 12 else Detections.empty()
+        backfill.push(index, tracker.update(found))
+        pending.append(backfill.pending)
+    assert pending[3] == 2  # seen at 3: frames 2..3 wait for the look-back only
+    assert pending[11] == 7  # lost after 4: frames 5..11 wait, a detection may still fill them
+    # found again at 12 (a new track linked to the lost one, the gap filled); once the old track
+    # is out of reach (frame 14), everything up to the look-back is released
+    assert pending[14] == 2
 
 
 def test_backfill_refuses_frames_out_of_order() -> None:

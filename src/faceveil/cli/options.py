@@ -40,7 +40,7 @@ def add_detector_options(
     group.add_argument(
         "--preset",
         default=preset,
-        choices=("fast", "balanced", "thorough"),
+        choices=("fast", "balanced", "thorough", "video"),
         help=f"speed/recall trade-off; same as --detector PRESET (default: {preset})",
     )
     group.add_argument(

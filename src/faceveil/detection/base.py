@@ -69,7 +69,9 @@ DETECTORS: dict[str, DetectorFactory] = {
 }
 
 #: Pipelines that combine models (see :mod:`faceveil.detection.presets`).
-PRESETS: dict[str, DetectorFactory] = {name: _preset(name) for name in ("fast", "balanced", "thorough")}
+PRESETS: dict[str, DetectorFactory] = {
+    name: _preset(name) for name in ("fast", "balanced", "thorough", "video")
+}
 
 
 def available_detectors() -> tuple[str, ...]:

@@ -111,6 +111,9 @@ class MultiScaleCenterFace:
         zoom: the zoomed second look, or None.
         int8_model: the int8 CenterFace for passes whose ``precision`` is ``int8``; without
             it, those passes run the float model.
+        base_max_side: run the base pass on a copy no larger than this (coarse to fine: the
+            zoomed look then reads the picture's own pixels around the doubtful candidates the
+            coarse pass marks); None runs it at full resolution.
     """
 
     def __init__(
@@ -120,14 +123,25 @@ class MultiScaleCenterFace:
         extra: Sequence[ScalePass] = (),
         zoom: ZoomLook | None = None,
         int8_model: CenterFace | None = None,
+        base_max_side: int | None = None,
     ) -> None:
         if base.scale != 1.0:
-            raise ConfigError("the base pass must run at scale 1")
+            raise ConfigError("the base pass must run at scale 1 (use base_max_side to coarsen it)")
+        if base_max_side is not None and base_max_side < 64:
+            raise ConfigError(f"base_max_side must be at least 64 pixels, got {base_max_side}")
         self.model = model
         self.models = {"fp32": model, "int8": int8_model or model}
         self.base = base
         self.extra = tuple(extra)
         self.zoom = zoom
+        self.base_max_side = base_max_side
+
+    def base_scale(self, rgb: RGBImage) -> float:
+        """The scale the base pass runs at on ``rgb`` (1 unless ``base_max_side`` is smaller)."""
+        longest = max(rgb.shape[:2])
+        if self.base_max_side is None or longest <= self.base_max_side:
+            return 1.0
+        return self.base_max_side / longest
 
     @property
     def providers(self) -> list[str]:
@@ -142,6 +156,7 @@ class MultiScaleCenterFace:
                 {
                     "pass": name,
                     "scale": spec.scale,
+                    **({"max_side": self.base_max_side} if name == "full" and self.base_max_side else {}),
                     "threshold": spec.threshold,
                     "rotations": list(spec.rotations),
                     "precision": self.models[spec.precision].precision,
@@ -163,12 +178,12 @@ class MultiScaleCenterFace:
     def detect(self, rgb: RGBImage) -> Detections:
         """Faces in ``rgb`` from every pass, fused."""
         floor = min(self.base.threshold, self.zoom.seed_threshold if self.zoom else 1.0)
-        base = self.base
-        full = self.run(rgb, 1.0, floor, base.precision)
+        base, scale = self.base, self.base_scale(rgb)
+        full = self.run(rgb, scale, floor, base.precision)
         parts = [base.keep(full)]
         brightened = brighten_if_dark(rgb)
         if brightened is not None:  # a dark picture: look again with its levels stretched
-            parts.append(base.keep(self.run(brightened, 1.0, base.threshold, base.precision)))
+            parts.append(base.keep(self.run(brightened, scale, base.threshold, base.precision)))
         for extra in self.extra:
             found = Detections.merge([extra.keep(self._turned(rgb, turn, extra)) for turn in extra.rotations])
             parts.append(_new_only(found, Detections.merge(parts)) if extra.only_new else found)

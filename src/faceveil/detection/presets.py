@@ -4,6 +4,10 @@
 - ``balanced`` (default): full resolution + 1/2 and 1/4 scale passes for large faces + a 2x look
   at the tiles where small faces are doubtful; a dark picture gets a second, brightened full pass.
   The full-resolution pass and the 2x look run the int8 network.
+- ``video`` (the video default): one int8 pass on a copy downscaled to 960 px, then a
+  full-resolution int8 look at the tiles around small or doubtful candidates of that pass. On
+  1080p crowds it finds more of the faces a full 1920 px pass finds than one 1440 px pass does,
+  at 0.6x its cost; pictures up to 960 px run as ``fast`` plus that look.
 - ``thorough``: like balanced, but the 2x look covers the whole picture, a 1/2 scale pass also
   runs turned by 90 degrees both ways (people lying down, pictures taken sideways), thresholds
   are lower; only the 2x look runs in int8.
@@ -19,7 +23,10 @@ from faceveil.detection.centerface import CenterFace
 from faceveil.detection.multiscale import MultiScaleCenterFace, ScalePass, ZoomLook
 from faceveil.errors import ConfigError
 
-PRESET_NAMES = ("fast", "balanced", "thorough")
+PRESET_NAMES = ("fast", "balanced", "thorough", "video")
+
+#: The longest side of the ``video`` preset's coarse pass.
+VIDEO_COARSE_SIDE = 960
 
 
 def build_preset(name: str, config: DetectorConfig) -> Detector:
@@ -37,6 +44,19 @@ def build_preset(name: str, config: DetectorConfig) -> Detector:
 
     if name == "fast":  # every pass int8: no float session is loaded
         return MultiScaleCenterFace(int8, base(0.15, "int8"), int8_model=int8)
+    if name == "video":  # every pass int8, coarse to fine
+        look = ZoomLook(
+            scale=1.0,
+            threshold=0.12,
+            margin=16,
+            seed_height=64.0,
+            max_height=96.0,
+            everywhere_below=0,
+            precision="int8",
+        )
+        return MultiScaleCenterFace(
+            int8, base(0.15, "int8"), zoom=look, int8_model=int8, base_max_side=VIDEO_COARSE_SIDE
+        )
     # on a GPU the "int8" model runs the float graph already: one session serves every pass
     model = int8 if int8.precision == "fp32" else CenterFace(device=config.device)
     if name == "balanced":

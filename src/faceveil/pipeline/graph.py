@@ -146,7 +146,7 @@ def run_graph(
     side: IO[str] | None = None,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
-    queue_size: int = 8,
+    queue_size: int = 4,
     counts: GraphCounts | None = None,
 ) -> GraphCounts:
     """Decode ``container``, run ``step`` on every frame, encode into ``sink``.
@@ -230,7 +230,7 @@ def render_file(
     finish: Finish | None = None,
     stop: threading.Event | None = None,
     progress: Progress | None = None,
-    queue_size: int = 8,
+    queue_size: int = 4,
     counts: GraphCounts | None = None,
 ) -> GraphCounts:
     """Run ``step`` over the video ``source`` into ``target``, all or nothing.

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 
@@ -31,11 +31,11 @@ if TYPE_CHECKING:
 
 ON_ERROR = ("hide-frame", "skip-frame", "abort")
 
-# Video defaults: one full-resolution pass (up to 1440 px) every fourth frame; the tracker and the
-# bidirectional fill cover the frames between. On the YouTube Faces tracks this hides every
-# labelled face frame (see the issue notes); --preset balanced --detect-every 1 looks harder.
-DEFAULT_VIDEO_PRESET = "fast"
-DEFAULT_VIDEO_MAX_SIDE = 1440
+# Video defaults: the coarse-to-fine ``video`` preset (a 960 px pass, then full-resolution looks
+# around small and doubtful candidates) every fourth frame; the tracker and the bidirectional
+# fill cover the frames between. --preset balanced --detect-every 1 looks harder.
+DEFAULT_VIDEO_PRESET: Final = "video"
+DEFAULT_VIDEO_MAX_SIDE: int | None = None
 DEFAULT_DETECT_EVERY = 4
 
 
@@ -65,7 +65,7 @@ class VideoJobConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     detect_every: int = DEFAULT_DETECT_EVERY
     on_error: str = "hide-frame"
-    queue_size: int = 8
+    queue_size: int = 4
 
     def __post_init__(self) -> None:
         if not 1 <= self.detect_every <= 60:
@@ -131,49 +131,52 @@ class FaceStep:
         self.report = report
         self.tracker = FaceTracker(config.tracker)
         self.backfill = Backfill(config.tracker)
-        self._held: dict[int, tuple[Frame, bool | None]] = {}
+        self._held: dict[int, tuple[DecodedFrame, bool | None]] = {}
         self._tracks: set[int] = set()
 
-    def push(self, item: DecodedFrame) -> list[Rendered]:
-        """Detect or track on ``item``; return the frames whose regions are final."""
+    def push(self, item: DecodedFrame) -> Iterator[Rendered]:
+        """Detect or track on ``item``; return the frames whose regions are final (each is
+        hidden as the caller takes it, so at most one finished picture waits here)."""
         found, whole = self._detect(item)
         if whole is None:
             self.report.skipped += 1
-        self._held[item.frame.index] = (item.frame, whole)
-        return self._emit(self.backfill.push(item.frame.index, self.tracker.update(found)))
+        item.compact()  # held in its 4:2:0 form until hidden
+        self._held[item.index] = (item, whole)
+        return self._emit(self.backfill.push(item.index, self.tracker.update(found)))
 
-    def flush(self) -> list[Rendered]:
+    def flush(self) -> Iterator[Rendered]:
         """The frames still waiting for the fill."""
         return self._emit(self.backfill.flush())
 
-    def _emit(self, done: list[tuple[int, Detections]]) -> list[Rendered]:
-        out = []
+    def _emit(self, done: list[tuple[int, Detections]]) -> Iterator[Rendered]:
         for index, regions in done:
-            frame, whole = self._held.pop(index)
+            held, whole = self._held.pop(index)
             if whole is None:
                 continue  # --on-error skip-frame: left out of the output
             if regions.tracker_id is not None:
                 self._tracks.update(int(t) for t in regions.tracker_id)
                 self.report.tracks = len(self._tracks)
+            frame = held.frame
             if whole:
                 self.report.hidden_whole += 1
                 rgb = self.anonymizer.mark(np.zeros_like(frame.rgb))
             else:
                 rgb = self.anonymizer.hide(frame, regions).image
-            out.append(Rendered(frame, rgb, _audit_record(frame, regions, whole)))
-        return out
+            # the output frame carries the hidden pixels only: the original is freed here
+            hidden = Frame(rgb, frame.index, frame.pts, frame.time_base)
+            yield Rendered(hidden, rgb, _audit_record(frame, regions, whole))
 
     def _detect(self, item: DecodedFrame) -> tuple[Detections, bool | None]:
         """(detections, hide whole frame?); None instead of a bool means: leave the frame out."""
         policy = self.config.on_error
         if item.corrupt:
-            return _failed(policy, f"frame {item.frame.index} is damaged")
-        if item.frame.index % self.config.detect_every:
+            return _failed(policy, f"frame {item.index} is damaged")
+        if item.index % self.config.detect_every:
             return Detections.empty(), False
         try:
             found = self.anonymizer.detect(item.frame)
         except (FaceveilError, ValueError, RuntimeError) as exc:
-            return _failed(policy, f"detection failed on frame {item.frame.index}: {exc}")
+            return _failed(policy, f"detection failed on frame {item.index}: {exc}")
         self.report.faces += len(found)
         return found, False
 

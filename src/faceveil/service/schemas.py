@@ -9,12 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from faceveil.compliance.keys import EncryptionKey
 from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, WatermarkConfig
 from faceveil.media.video_io import VideoOutputConfig
-from faceveil.pipeline.video import DEFAULT_VIDEO_MAX_SIDE, VideoJobConfig
+from faceveil.pipeline.video import DEFAULT_VIDEO_MAX_SIDE, DEFAULT_VIDEO_PRESET, VideoJobConfig
 
 Target = Literal["face", "head", "person"]
 Mode = Literal["blur", "pixelate", "solid", "none"]
 Shape = Literal["ellipse", "box"]
-Preset = Literal["fast", "balanced", "thorough"]
+Preset = Literal["fast", "balanced", "thorough", "video"]
 WatermarkPosition = Literal["bottom-right", "bottom-left", "top-right", "top-left", "center"]
 
 
@@ -78,7 +78,9 @@ class PhotoOptions(MaskOptions):
 class VideoOptions(MaskOptions):
     """Options of a video job."""
 
-    preset: Preset = Field("fast", description="detector preset (the video default, as on the command line)")
+    preset: Preset = Field(
+        DEFAULT_VIDEO_PRESET, description="detector preset (the video default, as on the command line)"
+    )
     audio: Literal["keep", "drop"] = Field("keep", description="carry the sound over, or drop it (see voice)")
     voice: Literal["keep", "disguise", "drop"] | None = Field(
         None,

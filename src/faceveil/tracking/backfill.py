@@ -57,7 +57,8 @@ class Backfill:
     Push every frame's `FaceTracker` output in order; each call returns the frames that no later
     detection can change any more. At the end, :meth:`flush` returns the rest. At most
     :attr:`capacity` frames (``max(max_gap, lookback) + 1``) are held at any time, whatever the
-    length of the video, and they hold only `Detections` (the caller keeps the pixels).
+    length of the video, and far fewer while no face is lost; they hold only `Detections` (the
+    caller keeps the pixels).
     """
 
     def __init__(self, config: TrackerConfig | None = None) -> None:
@@ -95,7 +96,7 @@ class Backfill:
         self._buffer.append((index, [regions]))
         self._fill(index, regions)
         self._forget(index)
-        return self._release(index - self._delay)
+        return self._release(self._settled(index))
 
     def flush(self) -> list[tuple[int, Detections]]:
         """Return every frame still held (the video ended); the `Backfill` can then start again."""
@@ -157,6 +158,21 @@ class Backfill:
             used_born.add(b)
             lost[old].linked = True
             self._interpolate(lost[old], born[b], frame)
+
+    def _settled(self, frame: int) -> int:
+        """The last frame no later detection can add to, now that ``frame`` was pushed.
+
+        A face first detected later reaches back ``lookback`` frames; a face seen at frame ``s``
+        and detected again (or continued by a new track) within ``max_gap`` frames fills the
+        frames after ``s``. Frames before both are final; while every face keeps being detected
+        that is only ``lookback`` frames, and never more than ``max(max_gap - 1, lookback)``.
+        """
+        upto = frame - self.config.lookback
+        reachable = frame + 1 - self.config.max_gap  # seen before this: can no longer be continued
+        for seen in self._seen.values():
+            if seen.frame >= reachable:
+                upto = min(upto, seen.frame)
+        return max(upto, frame - self._delay)
 
     def _forget(self, frame: int) -> None:
         # a track id can come back up to hold + 1 frames later; a gap is filled up to max_gap
