@@ -5,12 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from faceveil.cli import exit_codes
 from faceveil.cli.inputs import plan
 from faceveil.cli.options import add_voice_options, voice_config, voice_seeds
 from faceveil.errors import ConfigError, FaceveilError, InputError
 from faceveil.media.audio_io import AUDIO_EXTENSIONS
+
+if TYPE_CHECKING:
+    from faceveil.pipeline.audio import AudioReport
+    from faceveil.voice.config import VoiceConfig
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epilog: str) -> None:
@@ -40,8 +46,6 @@ def run_audio(args: argparse.Namespace) -> int:
     """Run ``faceveil audio``."""
     import numpy as np
 
-    from faceveil.pipeline.audio import disguise_audio_file
-
     config = voice_config(args)
     jobs = plan(args.inputs, args.output, AUDIO_EXTENSIONS)
     if not jobs:
@@ -57,7 +61,7 @@ def run_audio(args: argparse.Namespace) -> int:
             # a mirrored file keeps its name and its format (by content); a renamed one may change it
             rng = np.random.default_rng(seed)
             same = job.target.name == job.source.name
-            report = disguise_audio_file(job.source, job.target, config, rng, keep_format=same)
+            report = _one(job.source, job.target, config, rng, same, args.quiet)
         except ConfigError:
             raise
         except FaceveilError as exc:
@@ -74,3 +78,19 @@ def run_audio(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return exit_codes.INPUT_FAILED if failed else exit_codes.OK
+
+
+def _one(source: Path, target: Path, config: VoiceConfig, rng: Any, same: bool, quiet: bool) -> AudioReport:
+    """One file, with a progress bar (seconds of sound done) on a terminal."""
+    from faceveil.pipeline.audio import disguise_audio_file
+
+    if quiet or not sys.stderr.isatty():
+        return disguise_audio_file(source, target, config, rng, keep_format=same)
+    from tqdm import tqdm
+
+    with tqdm(unit="s", desc=source.name, file=sys.stderr, dynamic_ncols=True) as bar:
+
+        def progress(seconds: float) -> None:
+            bar.update(seconds - bar.n)
+
+        return disguise_audio_file(source, target, config, rng, progress, keep_format=same)
