@@ -10,7 +10,7 @@ STAMP := $(VENV)/.faceveil-synced
 RAY_STAMP := $(VENV)/.faceveil-ray-synced
 SAMPLE := src/faceveil/samples/grace_hopper.jpg
 
-.PHONY: env env-ray sysdeps run sample test lint typecheck unit bench bench-video bench-start bench-stream bench-load bench-pose bench-cluster eval clean
+.PHONY: env env-ray sysdeps run sample test lint typecheck unit bench bench-video bench-start bench-stream bench-load bench-pose bench-cluster bench-voice eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -86,3 +86,13 @@ bench-video: env .bench/deface/bin/deface
 
 bench-start: env .bench/deface/bin/deface
 	$(VENV)/bin/python benchmarks/start_bench.py
+
+# the voice benchmark's judges (resemblyzer's GE2E attacker, pocketsphinx) in a throwaway environment;
+# torch comes with resemblyzer. setuptools below 81 keeps pkg_resources, which webrtcvad imports.
+.bench/voice/bin/python:
+	$(PYTHON) -m venv .bench/voice
+	.bench/voice/bin/pip install --quiet "resemblyzer==0.1.4" "pocketsphinx==5.1.1" "librosa>=0.10,<0.11" \
+		"soundfile>=0.12,<1" "setuptools>=70,<81"
+
+bench-voice: env .bench/voice/bin/python
+	$(VENV)/bin/python benchmarks/voice_bench.py

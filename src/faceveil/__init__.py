@@ -7,6 +7,7 @@ Library use::
     anonymizer = faceveil.Anonymizer(faceveil.AnonymizerConfig())  # loads the model once
     result = anonymizer.apply(rgb)              # (H, W, 3) uint8 RGB -> Result(image, detections, regions)
     faceveil.anonymize_file("in.jpg", "out.jpg")  # one call, file in, file out
+    voice = faceveil.disguise_voice(samples, 16000)  # (n,) or (n, channels) -> same shape
 
 Nothing here reaches the network; model weights come from installed packages.
 """
@@ -27,10 +28,12 @@ __all__ = [
     "MaskConfig",
     "PhotoReport",
     "Result",
+    "VoiceConfig",
     "__version__",
     "anonymize_file",
     "available_detectors",
     "create_detector",
+    "disguise_voice",
 ]
 
 # Public names, imported on first use so `import faceveil` stays light.
@@ -47,6 +50,8 @@ _EXPORTS = {
     "create_detector": "faceveil.detection.base",
     "PhotoReport": "faceveil.pipeline.photo",
     "anonymize_file": "faceveil.pipeline.photo",
+    "VoiceConfig": "faceveil.voice.config",
+    "disguise_voice": "faceveil.voice.transform",
 }
 
 if TYPE_CHECKING:
@@ -56,6 +61,8 @@ if TYPE_CHECKING:
     from faceveil.core.frame import Frame
     from faceveil.detection.base import available_detectors, create_detector
     from faceveil.pipeline.photo import PhotoReport, anonymize_file
+    from faceveil.voice.config import VoiceConfig
+    from faceveil.voice.transform import disguise_voice
 
 
 def __getattr__(name: str) -> Any:

@@ -17,6 +17,7 @@ COMMANDS = {
     "image": "photo_cmds",
     "detect": "photo_cmds",
     "video": "video_cmd",
+    "audio": "audio_cmd",
     "stream": "stream_cmd",
     "eval": "eval_cmd",
     "pose": "pose_cmd",

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from faceveil.compliance.keys import EncryptionKey
     from faceveil.compliance.manifest import ManifestOptions
     from faceveil.review.identity import KeepFaces
+    from faceveil.voice.config import VoiceConfig
 
 
 def add_detector_options(
@@ -321,3 +322,78 @@ def cluster_config(args: argparse.Namespace) -> ClusterConfig | None:
         workers=args.cluster_workers,
         segment_seconds=getattr(args, "segment_seconds", 60.0),
     )
+
+
+def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) -> None:
+    """``--seed``, ``--pitch MIN MAX``, ``--formant MIN MAX``, ``--tilt DB`` (and, with
+    ``choice``, ``--voice keep|disguise|drop`` for media with a sound track)."""
+    group = parser.add_argument_group("voice disguise")
+    if choice:
+        group.add_argument(
+            "--voice",
+            choices=("keep", "disguise", "drop"),
+            default=None,
+            help="the sound track: keep it as it is (default), disguise the voices in it, or drop it",
+        )
+    group.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="seed the random transform drawn for each recording (reproducible; never written "
+        "into any output); default: a fresh draw every run",
+    )
+    group.add_argument(
+        "--pitch",
+        type=float,
+        nargs=2,
+        default=(3.0, 6.0),
+        metavar=("MIN", "MAX"),
+        help="size of the pitch move in semitones, up or down at random (default: 3 6)",
+    )
+    group.add_argument(
+        "--formant",
+        type=float,
+        nargs=2,
+        default=(1.04, 1.10),
+        metavar=("MIN", "MAX"),
+        help="ratio the formants are stretched or squeezed by, at random (default: 1.04 1.10)",
+    )
+    group.add_argument(
+        "--tilt",
+        type=float,
+        default=9.0,
+        metavar="DB",
+        help="largest random spectral colouring in dB, 0 for none (default: 9)",
+    )
+
+
+def voice_config(args: argparse.Namespace) -> VoiceConfig:
+    """`VoiceConfig` from parsed options (without the seed: commands draw one transform per file)."""
+    from faceveil.voice.config import VoiceConfig
+
+    return VoiceConfig(pitch=tuple(args.pitch), formant=tuple(args.formant), tilt_db=args.tilt)
+
+
+def voice_mode(args: argparse.Namespace) -> str:
+    """``keep``, ``disguise`` or ``drop`` from ``--voice`` (and the older ``--audio keep|drop``)."""
+    from faceveil.errors import ConfigError
+
+    audio = getattr(args, "audio", "keep")
+    voice = getattr(args, "voice", None)
+    if voice is None:
+        return str(audio)
+    if audio == "drop" and voice != "drop":
+        raise ConfigError(f"--audio drop and --voice {voice} contradict each other; give one of them")
+    return str(voice)
+
+
+def voice_seeds(seed: int | None, count: int) -> list[int]:
+    """One independent seed per recording: from ``--seed`` (reproducible) or fresh entropy."""
+    import numpy as np
+
+    from faceveil.errors import ConfigError
+
+    if seed is not None and seed < 0:
+        raise ConfigError(f"--seed must be a non-negative integer, got {seed}")
+    return [int(child.generate_state(1)[0]) for child in np.random.SeedSequence(seed).spawn(count)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +19,16 @@ from faceveil.cli.options import (
     add_mask_options,
     add_review_options,
     add_target_options,
+    add_voice_options,
     add_watermark_options,
     anonymizer_config,
     cluster_config,
     encryption_key,
     keep_faces,
     manifest_options,
+    voice_config,
+    voice_mode,
+    voice_seeds,
 )
 from faceveil.compliance.manifest import ManifestOptions
 from faceveil.errors import ConfigError, FaceveilError, InputError
@@ -52,7 +57,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
         help="hide the faces in video files",
         description="Find every face in every frame and hide it; faces are tracked between "
         "detections (tracks only ever add hidden regions). Same resolution, frame count and "
-        "timestamps as the input; audio kept; subtitles, attachments, chapters and metadata dropped. "
+        "timestamps as the input; audio kept (--voice disguise disguises the voices in it); "
+        "subtitles, attachments, chapters and metadata dropped. "
         "A failed or cancelled run leaves no output file. --watermark labels every frame, "
         "--encrypt writes CENC-encrypted MP4, --manifest a (signed) record that faceveil verify checks.",
         epilog=epilog,
@@ -74,7 +80,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
         "--codec", default=None, help="video encoder to use instead of the container's default"
     )
     group.add_argument(
-        "--audio", choices=("keep", "drop"), default="keep", help="carry the audio over (default)"
+        "--audio",
+        choices=("keep", "drop"),
+        default="keep",
+        help="carry the audio over (default) or drop it; see also --voice",
     )
     group.add_argument(
         "--hold", type=int, default=12, help="frames a face stays hidden after its last detection"
@@ -102,6 +111,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_compliance_options(parser, encrypt=True)
     add_review_options(parser, regions=False)
     add_cluster_options(parser, segments=True)
+    add_voice_options(parser, choice=True)
     parser.set_defaults(handler=run_video)
 
 
@@ -109,7 +119,11 @@ def _job_config(args: argparse.Namespace) -> VideoJobConfig:
     return VideoJobConfig(
         anonymizer=anonymizer_config(args),
         output=VideoOutputConfig(
-            quality=args.quality, codec=args.codec, audio=args.audio, encryption=encryption_key(args)
+            quality=args.quality,
+            codec=args.codec,
+            audio=voice_mode(args),
+            encryption=encryption_key(args),
+            voice=voice_config(args),
         ),
         tracker=TrackerConfig(hold=args.hold),
         detect_every=args.detect_every,
@@ -150,11 +164,14 @@ def run_video(args: argparse.Namespace) -> int:
     anonymizer = Anonymizer(config.anonymizer) if cluster is None else None  # workers load their own
     keep = keep_faces(args, anonymizer.detect) if anonymizer is not None else None
     failed = 0
-    for job in jobs:
+    for job, seed in zip(jobs, voice_seeds(args.seed, len(jobs)), strict=True):
         try:
             if job.problem is not None or job.target is None:
                 raise InputError(job.problem or "no output path")
-            report = _run_one(args, config, anonymizer, job, manifest, several=len(jobs) > 1, keep=keep)
+            # each video's sound track gets its own draw (reproducible with --seed)
+            voice = replace(config.output.voice, seed=seed)
+            one = replace(config, output=replace(config.output, voice=voice))
+            report = _run_one(args, one, anonymizer, job, manifest, several=len(jobs) > 1, keep=keep)
         except ConfigError:
             raise
         except FaceveilError as exc:

@@ -54,7 +54,9 @@ def describe(value: Any) -> Any:
     if isinstance(value, EncryptionKey):
         return value.describe()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: describe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        # a field marked secret (a voice disguise's seed) is never written into a manifest
+        fields = (f for f in dataclasses.fields(value) if not f.metadata.get("secret"))
+        return {f.name: describe(getattr(value, f.name)) for f in fields}
     if isinstance(value, Mapping):
         return {str(k): describe(v) for k, v in value.items()}
     if isinstance(value, tuple | list):

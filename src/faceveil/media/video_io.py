@@ -16,7 +16,7 @@ import heapq
 import os
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +33,8 @@ from faceveil.errors import (
     OutputError,
     UnsupportedInputError,
 )
+from faceveil.media.audio_io import DisguisedTrack
+from faceveil.voice.config import VoiceConfig
 
 if TYPE_CHECKING:
     from faceveil.compliance.keys import EncryptionKey
@@ -351,6 +353,10 @@ def _has_sample_table(container: Any) -> bool:
     return bool(names & {"mov", "mp4"})
 
 
+#: What happens to a video's sound track.
+AUDIO_MODES = ("keep", "disguise", "drop")
+
+
 @dataclass(frozen=True)
 class VideoOutputConfig:
     """Encoder settings.
@@ -359,10 +365,13 @@ class VideoOutputConfig:
         quality: CRF-style quality, lower is better (x264/VP9: 0-51/0-63; default 20);
             for MJPEG (AVI) it maps to its own q scale.
         codec: override the video codec the extension implies (for experts).
-        audio: ``keep`` (copied when the container takes the codec, else transcoded) or ``drop``.
+        audio: the sound track: ``keep`` (copied when the container takes the codec, else
+            transcoded), ``disguise`` (the voices in it disguised, see `faceveil.voice`, and
+            re-encoded: same start and duration) or ``drop``.
         preset: x264 speed preset.
         encryption: encrypt every sample with MP4 Common Encryption (``cenc-aes-ctr``) under
             this key; MP4 and MOV outputs only (see :func:`check_encryptable`).
+        voice: the disguise's settings, for ``audio="disguise"``.
     """
 
     quality: int = 20
@@ -370,12 +379,13 @@ class VideoOutputConfig:
     audio: str = "keep"
     preset: str = "superfast"
     encryption: EncryptionKey | None = None
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
 
     def __post_init__(self) -> None:
         if not 0 <= self.quality <= 63:
             raise ConfigError(f"quality must lie in [0, 63], got {self.quality}")
-        if self.audio not in ("keep", "drop"):
-            raise ConfigError(f"unknown audio mode {self.audio!r}; choose one of: keep, drop")
+        if self.audio not in AUDIO_MODES:
+            raise ConfigError(f"unknown audio mode {self.audio!r}; choose one of: {', '.join(AUDIO_MODES)}")
 
 
 #: Muxers that write Common Encryption, and the extensions that choose them.
@@ -435,8 +445,11 @@ class VideoSink:
         self.audio: Any = None
         self._audio_copy = False
         self._audio_in = audio_in
-        if audio_in is not None and config.audio == "keep":
-            self._add_audio(audio_in, muxer, audio_codec)
+        self._voice: DisguisedTrack | None = None
+        if audio_in is not None and config.audio != "drop":
+            self._add_audio(
+                audio_in, muxer, audio_codec, config.voice if config.audio == "disguise" else None
+            )
 
     def _video_stream(self, codec: str, info: VideoInfo, config: VideoOutputConfig) -> Any:
         rate = info.rate if info.rate and info.rate > 0 else Fraction(25)
@@ -463,9 +476,9 @@ class VideoSink:
         stream.metadata.clear()
         return stream
 
-    def _add_audio(self, audio_in: Any, muxer: str, audio_codec: str) -> None:
+    def _add_audio(self, audio_in: Any, muxer: str, audio_codec: str, voice: VoiceConfig | None) -> None:
         name = audio_in.codec_context.name if audio_in.codec_context else None
-        if name in _COPYABLE_AUDIO.get(muxer, set()):
+        if voice is None and name in _COPYABLE_AUDIO.get(muxer, set()):
             self.audio = self.container.add_stream_from_template(audio_in)
             self._audio_copy = True
         else:
@@ -476,6 +489,8 @@ class VideoSink:
             layout = audio_in.codec_context.layout
             if layout is not None:
                 self.audio.layout = layout.name if len(layout.channels) <= 2 else "stereo"
+            if voice is not None:
+                self._voice = DisguisedTrack(rate, self.audio.layout.name, voice)
         self.audio.metadata.clear()
 
     def write(self, frame: Frame, rgb: RGBImage) -> None:
@@ -501,14 +516,23 @@ class VideoSink:
             self.container.mux(packet)
             return
         for decoded in packet.decode():
+            if self._voice is not None:
+                self._encode_audio(self._voice.push(decoded))
+                continue
             decoded.pts = None
-            for out in self.audio.encode(decoded):
+            self._encode_audio([decoded])
+
+    def _encode_audio(self, frames: list[Any]) -> None:
+        for frame in frames:
+            for out in self.audio.encode(frame):
                 self.container.mux(out)
 
     def close(self) -> None:
         """Flush the encoders and finish the file."""
         for packet in self.video.encode(None):
             self.container.mux(packet)
+        if self._voice is not None:
+            self._encode_audio(self._voice.push(None))
         if self.audio is not None and not self._audio_copy:
             for packet in self.audio.encode(None):
                 self.container.mux(packet)

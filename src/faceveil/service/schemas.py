@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from faceveil.compliance.keys import EncryptionKey
 from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, WatermarkConfig
@@ -112,7 +112,13 @@ class VideoOptions(MaskOptions):
     preset: Preset = Field(
         DEFAULT_VIDEO_PRESET, description="detector preset (the video default, as on the command line)"
     )
-    audio: Literal["keep", "drop"] = Field("keep", description="carry the sound over, or drop it")
+    audio: Literal["keep", "drop"] = Field("keep", description="carry the sound over, or drop it (see voice)")
+    voice: Literal["keep", "disguise", "drop"] | None = Field(
+        None,
+        description="the sound track: keep it as it is, disguise the voices in it (a random pitch, "
+        "formant and timbre transform drawn for this job; words, accent and speaking style remain), "
+        "or drop it; absent: as audio says",
+    )
     format: Literal["mp4", "mkv", "webm", "mov"] = Field("mp4", description="output container")
     filename: str = Field("video", max_length=200, description="display name only; never used as a path")
     encrypt: bool = Field(
@@ -125,11 +131,23 @@ class VideoOptions(MaskOptions):
     )
     approved: bool = Field(False, description="set by the server when a reviewed job is approved")
 
+    @model_validator(mode="after")
+    def _one_sound_choice(self) -> VideoOptions:
+        if self.audio == "drop" and self.voice not in (None, "drop"):
+            raise ValueError(f"audio=drop and voice={self.voice} contradict each other; give one of them")
+        return self
+
+    @property
+    def sound(self) -> str:
+        """What happens to the sound track: keep, disguise or drop."""
+        return self.voice or self.audio
+
     def job_config(self, encryption: EncryptionKey | None = None) -> VideoJobConfig:
-        """The library's video job settings (``encryption``: the server's key, when ``encrypt``)."""
+        """The library's video job settings (``encryption``: the server's key, when ``encrypt``).
+        A disguised sound track gets a fresh random transform in every job (no seed is kept)."""
         return VideoJobConfig(
             anonymizer=self.anonymizer(self.preset, DEFAULT_VIDEO_MAX_SIDE),
-            output=VideoOutputConfig(audio=self.audio, encryption=encryption if self.encrypt else None),
+            output=VideoOutputConfig(audio=self.sound, encryption=encryption if self.encrypt else None),
         )
 
 

@@ -1,0 +1,160 @@
+"""The voice disguise: duration, channels, loudness, pitch, identity refusal, live blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from faceveil.errors import ConfigError, InputError
+from faceveil.voice import DisguiseParams, VoiceConfig, disguise_voice, draw_params, voice_filter
+from voice_support import f0_autocorrelation, rms_db, vowel
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+def test_duration_kept_to_the_sample_mono(rate: int) -> None:
+    x = vowel(rate, seconds=0.77)[: int(rate * 0.77) - 3]  # an odd length
+    y = disguise_voice(x, rate, VoiceConfig(seed=3))
+    assert y.shape == x.shape and y.dtype == np.float32
+
+
+def test_stereo_kept_and_same_transform_on_every_channel() -> None:
+    left = vowel(seed=1)
+    x = np.stack([left, left, 0.5 * left], axis=1)
+    y = disguise_voice(x, 16000, VoiceConfig(seed=5))
+    assert y.shape == x.shape
+    np.testing.assert_array_equal(y[:, 0], y[:, 1])  # same draw, same samples
+    ratio = rms_db(y[:, 2]) - rms_db(y[:, 0])
+    assert abs(ratio - 20 * np.log10(0.5)) < 0.5  # balance between channels kept
+
+
+def test_loudness_within_one_db() -> None:
+    x = vowel(seed=2)
+    for seed in range(6):
+        y = disguise_voice(x, 16000, VoiceConfig(seed=seed))
+        assert abs(rms_db(y) - rms_db(x)) < 1.0, seed
+
+
+def test_pitch_moved_by_the_drawn_ratio() -> None:
+    x = vowel(f0=130.0)
+    before = f0_autocorrelation(x, 16000)
+    assert abs(before - 130.0) < 3.0
+    for seed in range(4):
+        params = draw_params(VoiceConfig(seed=seed))
+        after = f0_autocorrelation(disguise_voice(x, 16000, params=params), 16000)
+        assert after / before == pytest.approx(params.pitch_ratio, rel=0.04), seed
+        assert abs(12 * np.log2(after / before)) >= 2.5  # at least the 3-semitone minimum, less slack
+
+
+def test_draws_are_random_per_recording_and_seeded() -> None:
+    a, b = draw_params(VoiceConfig(seed=11)), draw_params(VoiceConfig(seed=11))
+    assert a == b
+    draws = {draw_params(VoiceConfig()) for _ in range(8)}
+    assert len(draws) == 8
+    ratios = [draw_params(VoiceConfig(seed=s)).pitch_ratio for s in range(40)]
+    assert min(ratios) < 1 < max(ratios)  # up and down both drawn
+    x = vowel()
+    np.testing.assert_array_equal(
+        disguise_voice(x, 16000, VoiceConfig(seed=4)), disguise_voice(x, 16000, VoiceConfig(seed=4))
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"pitch": (0.0, 0.0), "formant": (1.0, 1.0)},
+        {"pitch": (0.0, 4.0), "formant": (1.0, 1.2)},  # a draw could be the identity
+        {"pitch": (5.0, 3.0)},
+        {"pitch": (3.0, 20.0)},
+        {"formant": (0.9, 1.1)},
+        {"frame_ms": 80.0},
+        {"tilt_db": -1.0},
+        {"seed": -1},
+    ],
+)
+def test_bad_or_identity_settings_refused(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ConfigError):
+        VoiceConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_identity_params_refused() -> None:
+    with pytest.raises(ConfigError, match="as it is"):
+        DisguiseParams(pitch_ratio=1.0, formant_ratio=1.0)
+    DisguiseParams(pitch_ratio=1.0, formant_ratio=1.1)  # formants alone: a disguise
+
+
+def test_non_speech_goes_through_the_same_transform() -> None:
+    rng = np.random.default_rng(0)
+    noise = (0.1 * rng.standard_normal(16000)).astype(np.float32)
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    for x in (noise, tone):
+        y = disguise_voice(x, 16000, VoiceConfig(seed=2))
+        assert abs(np.corrcoef(x, y)[0, 1]) < 0.5  # changed, not passed through
+        assert abs(rms_db(y) - rms_db(x)) < 1.0
+
+
+def test_no_clicks_at_frame_joins() -> None:
+    rate = 16000
+    t = np.arange(3 * rate) / rate
+    x = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    for seed in range(4):
+        y = disguise_voice(x, rate, VoiceConfig(seed=seed, tilt_db=0.0))
+        steady = y[rate // 4 : -rate // 4]
+        # a sine of at most 200 Hz * 2 ** (6 / 12) moves at most 2 pi f A / rate per sample
+        limit = 2 * np.pi * 200 * 2**0.5 * 0.5 * 1.12 / rate * 1.6
+        assert np.abs(np.diff(steady)).max() < limit, seed
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+def test_live_latency_bounded(rate: int) -> None:
+    filt = voice_filter(rate, 2, VoiceConfig(seed=1))
+    assert 0 < filt.latency_samples <= 0.06 * rate
+
+
+def test_live_blocks_equal_offline() -> None:
+    """Block processing gives the offline samples, delayed by ``latency_samples``, within 1e-5."""
+    rate = 16000
+    x = np.stack([vowel(seed=7), vowel(f0=190, seed=8)], axis=1)
+    params = draw_params(VoiceConfig(seed=9))
+    offline = disguise_voice(x, rate, params=params)
+    filt = voice_filter(rate, 2, params=params)
+    rng = np.random.default_rng(1)
+    out, start = [], 0
+    while start < len(x):
+        size = int(rng.choice([1, 7, 160, 333, 1024, 4000]))
+        block = x[start : start + size]
+        got = filt.process(block)
+        assert got.shape == block.shape and got.dtype == np.float32
+        out.append(got)
+        start += size
+    tail = filt.flush()
+    assert tail.shape == (filt.latency_samples, 2)
+    live = np.concatenate([*out, tail])[filt.latency_samples :]
+    assert live.shape == offline.shape
+    np.testing.assert_allclose(live, offline, atol=1e-5, rtol=0)
+
+
+def test_bad_samples_refused() -> None:
+    with pytest.raises(InputError):
+        disguise_voice(np.zeros((0,), dtype=np.float32), 16000)
+    with pytest.raises(InputError):
+        disguise_voice(np.full(1000, np.nan, dtype=np.float32), 16000)
+    with pytest.raises(InputError):
+        disguise_voice(np.zeros((10, 2, 2), dtype=np.float32), 16000)
+    with pytest.raises(ConfigError):
+        disguise_voice(np.zeros(1000, dtype=np.float32), 4000)
+    filt = voice_filter(16000, 1)
+    with pytest.raises(InputError):
+        filt.process(np.zeros((10, 2), dtype=np.float32))
+
+
+def test_int16_input_accepted() -> None:
+    x = (vowel() * 32767).astype(np.int16)
+    y = disguise_voice(x, 16000, VoiceConfig(seed=1))
+    assert y.dtype == np.float32 and y.shape == x.shape and np.abs(y).max() <= 1.0
+
+
+def test_library_export() -> None:
+    import faceveil
+
+    assert faceveil.disguise_voice is disguise_voice
+    assert faceveil.VoiceConfig is VoiceConfig

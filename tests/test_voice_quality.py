@@ -1,0 +1,55 @@
+"""The voice disguise on real speech (LibriSpeech utterances in ../shared/data/speech)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faceveil.media.audio_io import read_audio
+from faceveil.voice import VoiceConfig, disguise_voice, draw_params, voice_filter
+from voice_support import pitch_move, rms_db
+
+pytestmark = pytest.mark.quality
+
+
+@pytest.fixture(scope="module")
+def utterances(shared_data: Path) -> list[Path]:
+    """One utterance of each test_other speaker (the speech set's README describes them)."""
+    folder = shared_data / "speech"
+    if not (folder / "manifest.json").is_file():
+        pytest.fail(f"the speech test data is missing: expected it at {folder}", pytrace=False)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    first: dict[str, Path] = {}
+    for item in manifest:
+        if item["file"].startswith("test_other/"):
+            first.setdefault(item["speaker"], folder / item["file"])
+    return list(first.values())
+
+
+def test_real_speech_pitch_moved_loudness_and_duration_kept(utterances: list[Path]) -> None:
+    assert len(utterances) == 5
+    for index, path in enumerate(utterances):
+        clip = read_audio(path)
+        x = clip.samples[:, 0]
+        params = draw_params(VoiceConfig(seed=index))
+        y = disguise_voice(x, clip.rate, params=params)
+        assert y.shape == x.shape, path.name
+        assert abs(rms_db(y) - rms_db(x)) < 1.0, path.name
+        assert np.mean(np.abs(y) >= 0.999) < 1e-4, path.name  # no clipping
+        moved = pitch_move(x, y, clip.rate)
+        expected = 12 * np.log2(params.pitch_ratio)
+        assert abs(moved - expected) < 0.5, (path.name, moved, expected)
+
+
+def test_real_speech_live_equals_offline(utterances: list[Path]) -> None:
+    clip = read_audio(utterances[0])
+    params = draw_params(VoiceConfig(seed=3))
+    offline = disguise_voice(clip.samples, clip.rate, params=params)
+    live = voice_filter(clip.rate, 1, params=params)
+    block = clip.rate // 50  # 20 ms blocks, as a live stream delivers them
+    parts = [live.process(clip.samples[i : i + block]) for i in range(0, len(clip.samples), block)]
+    out = np.concatenate([*parts, live.flush()])[live.latency_samples :]
+    np.testing.assert_allclose(out, offline, atol=1e-5, rtol=0)
