@@ -247,21 +247,7 @@ def test_cluster_worker_killed_mid_job(shared_data: Path, tmp_path: Path, ray_cl
     assert time.monotonic() > killed_at
     assert job.report is not None and job.report.restarts + job.report.retries >= 1
     assert regions.read_bytes() == calm_regions.read_bytes()  # the same hidden regions, exactly
-    a, b = describe(out), describe(calm)
-    assert {k: v for k, v in a.items() if k != "pixels"} == {k: v for k, v in b.items() if k != "pixels"}
-    # the pictures: the same up to the encoder (x264 with several threads does not repeat its
-    # bitstream exactly from run to run; two plain single runs differ the same way)
-    assert _largest_frame_difference(out, calm) < 1.0
-
-
-def _largest_frame_difference(first: Path, second: Path) -> float:
-    """The largest mean absolute pixel difference between two videos' frames."""
-    with av.open(str(first)) as one, av.open(str(second)) as two:
-        pairs = zip(one.decode(video=0), two.decode(video=0), strict=True)
-        return max(
-            float(np.abs(a.to_ndarray(format="rgb24").astype(int) - b.to_ndarray(format="rgb24")).mean())
-            for a, b in pairs
-        )
+    assert describe(out) == describe(calm)  # frames, times, size, audio and every pixel
 
 
 def _decoded(path: Path, options: dict[str, str]) -> list[bytes]:
