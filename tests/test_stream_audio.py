@@ -305,7 +305,10 @@ def test_recording_with_a_slow_engine_drops_pictures_not_sound(tmp_path: Path) -
 
     worker = record(path, AVSource(5.0), Slow(boxes(FACE)))
     assert worker.stats.dropped + worker.stats.dropped_late > 20
-    _, sound_s, video_s, _ = offsets(path)
+    # lengths straight from the file: with most pictures dropped, few flashes keep their first
+    # frame, so the flash-based offsets would depend on which ones the load let through
+    times, _, sound, _ = decode(path)
+    sound_s, video_s = len(sound) / AUDIO_RATE, times[-1] - times[0] + 1.0 / FPS
     assert sound_s >= video_s - 0.05 and sound_s >= 4.5
 
 
