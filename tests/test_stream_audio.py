@@ -222,7 +222,7 @@ def test_filter_and_voice_settings_are_checked() -> None:
         FilteredAudio(NoLatency(), 1)
     assert isinstance(DelayFilter(1, 1), AudioFilter)
     assert voice_filter(None) is None and voice_filter("none") is None
-    with pytest.raises(ConfigError, match="choose one of: none"):
+    with pytest.raises(ConfigError, match="choose one of: keep, disguise, drop"):
         voice_filter("robot")
     with pytest.raises(ConfigError, match="audio"):
         stream_spec(Path("x.mp4"), audio="mute")

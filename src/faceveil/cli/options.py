@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from faceveil.cluster.ray_backend import ClusterConfig
     from faceveil.compliance.keys import EncryptionKey
     from faceveil.compliance.manifest import ManifestOptions
+    from faceveil.media.video_io import VideoOutputConfig
     from faceveil.review.identity import KeepFaces
     from faceveil.voice.config import VoiceConfig
 
@@ -386,6 +387,22 @@ def voice_mode(args: argparse.Namespace) -> str:
     if audio == "drop" and voice != "drop":
         raise ConfigError(f"--audio drop and --voice {voice} contradict each other; give one of them")
     return str(voice)
+
+
+def seeded_outputs(output: VideoOutputConfig, seed: int | None, count: int) -> list[VideoOutputConfig]:
+    """``output`` once per video of a run, each with its own draw of the voice disguise (from
+    ``--seed``, reproducible, or fresh entropy): `faceveil video` and `faceveil pose` share it."""
+    from dataclasses import replace
+
+    return [replace(output, voice=replace(output.voice, seed=one)) for one in voice_seeds(seed, count)]
+
+
+def sound_output(args: argparse.Namespace, **values: Any) -> VideoOutputConfig:
+    """`VideoOutputConfig` with the sound settings of ``--voice`` (and ``--audio``), the rest
+    from ``values``."""
+    from faceveil.media.video_io import VideoOutputConfig
+
+    return VideoOutputConfig(audio=voice_mode(args), voice=voice_config(args), **values)
 
 
 def voice_seeds(seed: int | None, count: int) -> list[int]:

@@ -16,8 +16,11 @@ from faceveil.cli.options import (
     add_io_options,
     add_mask_options,
     add_target_options,
+    add_voice_options,
     anonymizer_config,
     io_config,
+    seeded_outputs,
+    sound_output,
 )
 from faceveil.config import AnonymizerConfig, PoseConfig, parse_color
 from faceveil.errors import ConfigError, FaceveilError, InputError
@@ -35,7 +38,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
         help="find body landmarks (33 per person) and draw skeletons",
         description="Find everyone's 33 BlazePose landmarks in photos and videos (bundled model, "
         "offline) and draw the skeletons; faces are hidden as in `faceveil image` (--mode none keeps "
-        "them). --json writes one line per photo or per video frame (schema in docs/pose.md).",
+        "them). --json writes one line per photo or per video frame (schema in docs/pose.md). A video's "
+        "sound track is kept (--voice disguise disguises the voices in it, --voice drop drops it).",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,6 +62,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_mask_options(parser)
     add_target_options(parser)
     add_io_options(parser)
+    add_voice_options(parser, choice=True)
     parser.set_defaults(handler=run_pose)
 
 
@@ -79,15 +84,17 @@ def run_pose(args: argparse.Namespace) -> int:
     if not jobs:
         raise InputError("no photos or videos found in the inputs")
     failed = people = 0
+    # each video's sound track gets its own draw of the voice disguise (reproducible with --seed)
+    outputs = seeded_outputs(sound_output(args), args.seed, len(jobs))
     with ExitStack() as stack:
         sink = _open_json(stack, args.json)
         photos = _Photos(config, args)
-        for job in jobs:
+        for job, output in zip(jobs, outputs, strict=True):
             try:
                 if job.problem is not None or job.target is None:
                     raise InputError(job.problem or "no output path")
                 if job.source.suffix.lower() in VIDEO_EXTENSIONS:
-                    people += _video(args, config, job, sink)
+                    people += _video(args, config, job, sink, output)
                 else:
                     people += photos.run(job, sink)
             except ConfigError:
@@ -121,14 +128,20 @@ class _Photos:
         return 0 if report.result is None else len(report.result.pose.people)
 
 
-def _video(args: argparse.Namespace, config: AnonymizerConfig, job: Job, sink: IO[str] | None) -> int:
+def _video(
+    args: argparse.Namespace,
+    config: AnonymizerConfig,
+    job: Job,
+    sink: IO[str] | None,
+    output: VideoOutputConfig,
+) -> int:
     from faceveil.pose.video import PoseVideoConfig, PoseVideoJob
 
     assert job.target is not None
     target = job.target
     if target.suffix.lower() not in OUTPUT_FORMATS:
         target = target.with_suffix(".mp4")
-    video = PoseVideoConfig(anonymizer=config, output=VideoOutputConfig(), detect_every=args.detect_every)
+    video = PoseVideoConfig(anonymizer=config, output=output, detect_every=args.detect_every)
     report = PoseVideoJob(video).run(job.source, target, sink)
     if not args.quiet:
         print("faceveil: " + json.dumps(report.to_json()), file=sys.stderr)

@@ -18,6 +18,7 @@ from faceveil.cli.options import (
     add_compliance_options,
     add_detector_options,
     add_mask_options,
+    add_voice_options,
     add_watermark_options,
 )
 from faceveil.config import AnonymizerConfig
@@ -36,6 +37,9 @@ SOURCE: a camera (0, /dev/video0), rtsp://, rtmp://, http(s):// (srt:// needs an
 libsrt), or a video file played at its real pace with --realtime.
 OUTPUT (repeatable): rec.mp4 / rec.mkv (with --segment, rolling files rec-00000.mp4...),
 rtmp://host/app/key or rtsp://host/path (push), mjpeg://127.0.0.1:8090 (browser preview).
+
+--voice disguise disguises the voices in the sound (one random transform per stream, in sync,
+40 ms of added latency); --voice drop sends no sound.
 
 --encrypt KEYFILE CENC-encrypts every .mp4 recording file; --manifest [DIR] writes a (signed,
 with --signing-key) manifest of every finished file, which faceveil verify checks.
@@ -101,9 +105,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     group.add_argument(
         "--audio", choices=AUDIO_CHOICES, help="sound in recordings and pushes: keep (default) or drop"
     )
-    group.add_argument(
-        "--voice", metavar="FILTER", help="an audio filter for the sound (default: none, passed through)"
-    )
     group.add_argument("--quality", type=int, help="H.264 CRF of recordings and pushes (default: 23)")
     group.add_argument("--encoder-preset", help="x264 preset (default: ultrafast)")
     group.add_argument(
@@ -114,6 +115,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
     add_mask_options(parser)
     add_watermark_options(parser)
     add_compliance_options(parser, encrypt=True, live=True)
+    add_voice_options(parser, choice=True)
     parser.set_defaults(handler=run_stream)
 
 
@@ -159,6 +161,10 @@ _FROM_ARGS = [
     "signing_key",
     "audio",
     "voice",
+    "pitch",
+    "formant",
+    "tilt",
+    "seed",
 ]
 
 

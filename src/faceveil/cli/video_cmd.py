@@ -26,13 +26,12 @@ from faceveil.cli.options import (
     encryption_key,
     keep_faces,
     manifest_options,
-    voice_config,
-    voice_mode,
-    voice_seeds,
+    seeded_outputs,
+    sound_output,
 )
 from faceveil.compliance.manifest import ManifestOptions
 from faceveil.errors import ConfigError, FaceveilError, InputError
-from faceveil.media.video_io import OUTPUT_FORMATS, VIDEO_EXTENSIONS, VideoOutputConfig, check_encryptable
+from faceveil.media.video_io import OUTPUT_FORMATS, VIDEO_EXTENSIONS, check_encryptable
 from faceveil.pipeline.video import (
     DEFAULT_DETECT_EVERY,
     DEFAULT_VIDEO_MAX_SIDE,
@@ -118,13 +117,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], epil
 def _job_config(args: argparse.Namespace) -> VideoJobConfig:
     return VideoJobConfig(
         anonymizer=anonymizer_config(args),
-        output=VideoOutputConfig(
-            quality=args.quality,
-            codec=args.codec,
-            audio=voice_mode(args),
-            encryption=encryption_key(args),
-            voice=voice_config(args),
-        ),
+        output=sound_output(args, quality=args.quality, codec=args.codec, encryption=encryption_key(args)),
         tracker=TrackerConfig(hold=args.hold),
         detect_every=args.detect_every,
         on_error=args.on_error,
@@ -164,13 +157,12 @@ def run_video(args: argparse.Namespace) -> int:
     anonymizer = Anonymizer(config.anonymizer) if cluster is None else None  # workers load their own
     keep = keep_faces(args, anonymizer.detect) if anonymizer is not None else None
     failed = 0
-    for job, seed in zip(jobs, voice_seeds(args.seed, len(jobs)), strict=True):
+    # each video's sound track gets its own draw (reproducible with --seed)
+    for job, output in zip(jobs, seeded_outputs(config.output, args.seed, len(jobs)), strict=True):
         try:
             if job.problem is not None or job.target is None:
                 raise InputError(job.problem or "no output path")
-            # each video's sound track gets its own draw (reproducible with --seed)
-            voice = replace(config.output.voice, seed=seed)
-            one = replace(config, output=replace(config.output, voice=voice))
+            one = replace(config, output=output)
             report = _run_one(args, one, anonymizer, job, manifest, several=len(jobs) > 1, keep=keep)
         except ConfigError:
             raise

@@ -17,6 +17,12 @@ first ``latency_samples`` samples out are the filter's priming and are left out,
 sample ``k`` carries the time of input sample ``k``. A filter that fails, or returns another
 shape, makes that block silent (fail closed: a voice meant to be disguised is never passed on
 as it came).
+
+A stream's ``voice`` setting (:data:`VOICE_CHOICES`, as ``faceveil video --voice``) picks what
+happens to its sound: ``keep`` it as it is, ``disguise`` the voices in it (the filter of
+:func:`disguiser`: one random transform drawn per stream run, every channel the same), or
+``drop`` it (no audio track in recordings and pushes; the sound is not even decoded).
+:func:`sound_settings` turns ``audio`` and ``voice`` into what the worker runs.
 """
 
 from __future__ import annotations
@@ -25,12 +31,15 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import ConfigError
+
+if TYPE_CHECKING:
+    from faceveil.voice.config import VoiceConfig
 
 log = logging.getLogger("faceveil.stream")
 
@@ -57,18 +66,66 @@ class AudioFilter(Protocol):
 
 #: Builds a stream's filter for its sample rate and channel count (a fresh one per run).
 AudioFilterFactory = Callable[[int, int], AudioFilter]
-#: Named filters a stream's ``voice`` setting may choose (the voice disguiser registers here).
-VOICE_FILTERS: dict[str, AudioFilterFactory] = {}
+#: What a stream's ``voice`` setting may choose (the same choices as ``faceveil video --voice``).
+VOICE_CHOICES = ("keep", "disguise", "drop")
+#: The older spelling of ``keep`` (the setting used to name an audio filter, ``none`` by default).
+_KEEP_ALIASES = ("none",)
 
 
-def voice_filter(name: str | None) -> AudioFilterFactory | None:
-    """The factory of the ``voice`` setting ``name`` (None or ``"none"``: no filter)."""
-    if name is None or name == "none":
-        return None
-    if name not in VOICE_FILTERS:
-        valid = ", ".join(["none", *sorted(VOICE_FILTERS)])
-        raise ConfigError(f"unknown voice filter {name!r}; choose one of: {valid}")
-    return VOICE_FILTERS[name]
+def disguiser(config: VoiceConfig | None = None) -> AudioFilterFactory:
+    """The voice disguise as a stream's audio filter factory.
+
+    Each call of the factory (one per stream run, once the source's channels are known) draws
+    its own transform from ``config`` (default `VoiceConfig()`; from ``config.seed`` when
+    given), the same on every channel; its latency (one analysis frame, 40 ms by default) is
+    compensated by `FilteredAudio`.
+    """
+
+    def build(rate: int, channels: int) -> AudioFilter:
+        from faceveil.voice import voice_filter as disguise
+
+        made: AudioFilter = disguise(rate, channels, config)
+        return made
+
+    return build
+
+
+#: Filters a stream's ``voice`` setting names, each built from the disguise's settings.
+VOICE_FILTERS: dict[str, Callable[[VoiceConfig | None], AudioFilterFactory]] = {"disguise": disguiser}
+
+
+def _check_voice(name: str | None) -> str:
+    if name is None or name in _KEEP_ALIASES:
+        return "keep"
+    if name not in VOICE_CHOICES:
+        raise ConfigError(f"unknown voice setting {name!r}; choose one of: {', '.join(VOICE_CHOICES)}")
+    return name
+
+
+def voice_filter(name: str | None, config: VoiceConfig | None = None) -> AudioFilterFactory | None:
+    """The filter factory of the ``voice`` setting ``name`` (None for ``keep``, its older
+    spelling ``none``, and ``drop``, which sends no sound at all: see `sound_settings`)."""
+    name = _check_voice(name)
+    return VOICE_FILTERS[name](config) if name in VOICE_FILTERS else None
+
+
+def sound_settings(
+    audio: str, voice: str | None, config: VoiceConfig | None = None
+) -> tuple[str, AudioFilterFactory | None]:
+    """``(audio, filter factory)`` of a stream from its ``audio`` (``keep``/``drop``) and
+    ``voice`` (``keep``/``disguise``/``drop``, None: as ``audio`` says) settings.
+
+    ``voice="drop"`` drops the sound as ``audio="drop"`` does (no audio track); ``audio="drop"``
+    with ``voice="disguise"`` contradicts itself and is refused.
+    """
+    if audio not in AUDIO_CHOICES:
+        raise ConfigError(f"unknown audio setting {audio!r}; choose one of: {', '.join(AUDIO_CHOICES)}")
+    choice = None if voice is None else _check_voice(voice)
+    if choice == "drop":
+        return "drop", None
+    if audio == "drop" and choice == "disguise":
+        raise ConfigError("audio drop and voice disguise contradict each other; give one of them")
+    return audio, voice_filter(choice, config)
 
 
 @dataclass(frozen=True, eq=False)
@@ -119,13 +176,27 @@ class FilteredAudio:
         self._taken += count
         try:
             out = np.asarray(self.filter.process(block.samples))
-            if out.shape != block.samples.shape:
-                raise ValueError(f"returned shape {out.shape} for a block of {block.samples.shape}")
-        except (ValueError, RuntimeError, TypeError, ArithmeticError) as exc:
-            self.failures += 1
-            log.warning("the audio filter failed on a block (made silent): %s", exc)
+        except Exception as exc:  # noqa: BLE001 - fail closed: whatever went wrong, silence
+            self._failed(exc)
+            self._keep_clock(count)
+            return self._stamp(np.zeros_like(block.samples))
+        if out.shape != block.samples.shape:
+            self._failed(f"returned shape {out.shape} for a block of {block.samples.shape}")
             out = np.zeros_like(block.samples)
         return self._stamp(out)
+
+    def _failed(self, why: object) -> None:
+        self.failures += 1
+        log.warning("the audio filter failed on a block (made silent): %s", why)
+
+    def _keep_clock(self, count: int) -> None:
+        """After a block the filter refused: give it that much silence instead, so that what it
+        gives later still lines up with its input (its output now is dropped: silence stands in)."""
+        assert self.filter is not None
+        try:
+            self.filter.process(np.zeros((count, self.channels), np.float32))
+        except Exception as exc:  # noqa: BLE001 - a filter that keeps failing: its blocks stay silent
+            log.debug("the audio filter refused silence too: %s", exc)
 
     def flush(self) -> list[AudioBlock]:
         """What the filter still holds, stamped (call once, at the end)."""
@@ -133,7 +204,7 @@ class FilteredAudio:
             return []
         try:
             tail = np.asarray(self.filter.flush(), dtype=np.float32).reshape(-1, self.channels)
-        except (ValueError, RuntimeError, TypeError, ArithmeticError) as exc:
+        except Exception as exc:  # noqa: BLE001 - fail closed: the rest is left out
             self.failures += 1
             log.warning("the audio filter failed to flush: %s", exc)
             tail = np.zeros((0, self.channels), np.float32)

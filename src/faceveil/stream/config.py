@@ -16,6 +16,7 @@ values every stream starts from::
     manifest = "manifests"          # or true: beside each recorded file
     signing_key = "signing.pem"
     audio = "keep"                  # or "drop": recordings and pushes carry the sound (AAC)
+    voice = "disguise"              # or "keep" (default), "drop"; pitch, formant, tilt, seed
 
 Every key is checked; an unknown key is an error naming the valid ones.
 """
@@ -31,7 +32,7 @@ from typing import Any
 from faceveil.compliance.keys import ENV_PREFIX, load_encryption_key, load_signing_key
 from faceveil.config import AnonymizerConfig, DetectorConfig, MaskConfig, WatermarkConfig, parse_color
 from faceveil.errors import ConfigError
-from faceveil.stream.audio import voice_filter
+from faceveil.stream.audio import AudioFilterFactory, sound_settings
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, DEFAULT_LIVE_PRESET, LiveConfig
 from faceveil.stream.records import SegmentManifestConfig
 from faceveil.stream.safety import parse_source
@@ -87,7 +88,13 @@ STREAM_KEYS: dict[str, Any] = {
     "signing_key": None,
     "audio": "keep",
     "voice": None,
+    "pitch": None,
+    "formant": None,
+    "tilt": None,
+    "seed": None,
 }
+#: The voice disguise's settings a stream may give (None: `VoiceConfig`'s defaults).
+_VOICE_KEYS = {"pitch": "pitch", "formant": "formant", "tilt": "tilt_db", "seed": "seed"}
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
@@ -155,6 +162,7 @@ def stream_spec(values: Mapping[str, Any], *, default_name: str = "stream") -> S
         camera_fps=v["camera_fps"],
     )
     keep = v["keep"]
+    audio, audio_filter = _sound(v)
     return StreamSpec(
         name=str(v["name"] or default_name),
         source=parse_source(
@@ -174,9 +182,31 @@ def stream_spec(values: Mapping[str, Any], *, default_name: str = "stream") -> S
         regions=None if v["regions"] is None else Path(v["regions"]),
         encryption=None if v["encrypt"] is None else load_encryption_key(str(v["encrypt"])),
         manifest=_manifest(v["manifest"], v["signing_key"]),
-        audio=str(v["audio"]),
-        audio_filter=voice_filter(None if v["voice"] is None else str(v["voice"])),
+        audio=audio,
+        audio_filter=audio_filter,
     )
+
+
+def _sound(v: Mapping[str, Any]) -> tuple[str, AudioFilterFactory | None]:
+    """``audio`` and the filter factory from ``audio``, ``voice`` and the disguise's settings."""
+    voice = None if v["voice"] is None else str(v["voice"])
+    given = {name: v[key] for key, name in _VOICE_KEYS.items() if v[key] is not None}
+    config = None
+    if voice == "disguise" and given:
+        from faceveil.voice.config import VoiceConfig
+
+        for name in ("pitch", "formant"):
+            if name in given:
+                pair = given[name]
+                if not isinstance(pair, list | tuple) or len(pair) != 2:
+                    raise ConfigError(f"{name} is a pair [MIN, MAX], got {pair!r}")
+                given[name] = (float(pair[0]), float(pair[1]))
+        if "tilt_db" in given:
+            given["tilt_db"] = float(given["tilt_db"])
+        if "seed" in given and (isinstance(given["seed"], bool) or not isinstance(given["seed"], int)):
+            raise ConfigError(f"seed is a non-negative integer, got {given['seed']!r}")
+        config = VoiceConfig(**given)
+    return sound_settings(str(v["audio"]), voice, config)
 
 
 def _manifest(where: object, signing_key: object) -> SegmentManifestConfig | None:

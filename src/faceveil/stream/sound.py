@@ -2,7 +2,9 @@
 
 :class:`SoundPath` is a stream's audio thread: the reader hands it every decoded block, it runs
 the block through the stream's filter (:class:`~faceveil.stream.audio.FilteredAudio`, built once
-the source's channels are known) and gives the result to every output that carries sound.
+the source's channels are known) and gives the result to every output that carries sound. It
+measures the sound's latency on this path: from a block's arrival to the moment its samples go
+to the outputs (a filter's priming, the voice disguise's one analysis frame, shows up here).
 :class:`AudioFeed` is the output's side: it holds the sound until the pictures have reached its
 time, then lays it on the open file's (or push's) continuous AAC track.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
@@ -55,7 +58,10 @@ class SoundPath:
         self.deliver = deliver
         self.stats = stats
         self.audio: FilteredAudio | None = None
-        self._items: deque[AudioBlock | None] = deque()
+        self._items: deque[tuple[AudioBlock, float] | None] = deque()
+        self._arrivals: deque[tuple[int, float]] = deque()  # (input sample index after it, arrival)
+        self._taken = 0  # input samples so far
+        self._given = 0  # samples handed to the outputs so far (the same sample clock)
         self._ready = threading.Condition()
         self._thread = threading.Thread(target=self._loop, name=f"faceveil-audio-{name}", daemon=True)
 
@@ -76,7 +82,7 @@ class SoundPath:
                 log.warning("%s: sound: %s", self.name, exc)
             return
         with self._ready:
-            self._items.append(block)
+            self._items.append(None if block is None else (block, time.monotonic()))
             self._ready.notify()
 
     def finish(self) -> None:
@@ -90,10 +96,14 @@ class SoundPath:
             while True:
                 with self._ready:
                     self._ready.wait_for(lambda: bool(self._items))
-                    block = self._items.popleft()
-                if block is None:
+                    item = self._items.popleft()
+                if item is None:
                     break
+                block, arrival = item
+                self._taken += len(block.samples)
+                self._arrivals.append((self._taken, arrival))
                 for out in self._filtered(block):
+                    self._measure(len(out.samples))
                     self.stats.audio_samples += len(out.samples)
                     self.deliver(out)
             if self.audio is not None:
@@ -101,6 +111,15 @@ class SoundPath:
                     self.deliver(out)
         except StreamError as exc:
             log.warning("%s: sound: %s", self.name, exc)
+
+    def _measure(self, count: int) -> None:
+        """Latency of the next ``count`` samples out: now minus the arrival of the block they
+        came in (the filter's output blocks never straddle two input blocks)."""
+        while self._arrivals and self._arrivals[0][0] <= self._given:
+            self._arrivals.popleft()
+        if self._arrivals:
+            self.stats.audio_latency_ms.append((time.monotonic() - self._arrivals[0][1]) * 1000.0)
+        self._given += count
 
     def _filtered(self, block: AudioBlock) -> list[AudioBlock]:
         if self.audio is None:

@@ -49,6 +49,9 @@ class StreamStats:
         audio_samples: sound samples (per channel, 48 kHz) handed to the outputs.
         audio_filter_failures: sound blocks made silent because the audio filter failed on them.
         audio_dropped: per output, sound samples let go because the output was stuck.
+        audio_latency_ms: per sound block, its arrival from the source to its hand-over to the
+            outputs (the audio thread's wait and the audio filter's latency, e.g. the voice
+            disguise's analysis frame).
     """
 
     frames_in: int = 0
@@ -69,6 +72,7 @@ class StreamStats:
     audio_samples: int = 0
     audio_filter_failures: int = 0
     audio_dropped: dict[str, int] = field(default_factory=dict)
+    audio_latency_ms: deque[float] = field(default_factory=lambda: deque(maxlen=_SAMPLES))
     start: float | None = None
     end: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -143,4 +147,9 @@ class StreamStats:
             "audio_s": round(self.audio_samples / 48_000, 2),
             "audio_filter_failures": self.audio_filter_failures,
             "audio_dropped": dict(self.audio_dropped),
+            "audio_latency_ms": {
+                "p50": ms(percentile(self.audio_latency_ms, 50)),
+                "p95": ms(percentile(self.audio_latency_ms, 95)),
+                "max": ms(max(list(self.audio_latency_ms), default=None)),
+            },
         }

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from faceveil.service.deps import State, current_principal
-from faceveil.stream.audio import VOICE_FILTERS
 
 router = APIRouter(include_in_schema=False)
 
@@ -35,7 +34,6 @@ def _render(request: Request, state: State, page: str) -> Response:
         "max_photo_bytes": settings.max_photo_bytes,
         "default_preset": settings.default_preset,
         "encryption_available": state.keys.encryption is not None,
-        "voice_filters": sorted(VOICE_FILTERS),
     }
     response: Response = request.app.state.templates.TemplateResponse(request, f"{page}.html", context)
     return response

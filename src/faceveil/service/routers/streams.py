@@ -35,7 +35,6 @@ from faceveil.service.streams.schemas import (
     StreamOut,
 )
 from faceveil.service.streams.store import RUNNING, STOPPED, StreamRecord, new_stream_id
-from faceveil.stream.audio import voice_filter
 from faceveil.stream.safety import public_url, redact
 
 router = APIRouter(prefix="/api/v1/streams", tags=["streams"])
@@ -114,7 +113,8 @@ def _checked(body: StreamIn, state: ServiceState, keep: StreamRecord | None) -> 
         options["push"] = check_push(str(options["push"]), manager.settings).target
     else:
         options["push"] = None
-    voice_filter(body.voice)
+    options["voice"] = body.sound  # stored as the one choice it makes: keep, disguise or drop
+    options["audio"] = "drop" if body.sound == "drop" else "keep"
     if not (body.record or options["push"] or body.preview):
         raise ConfigError("a stream needs at least one of: record, push, preview")
     return source, options

@@ -35,8 +35,7 @@
       preview: el.preview.checked,
       mode: el.mode.value,
       color: el.color.value,
-      audio: el.audio.value,
-      voice: el.voice.value === "none" ? null : el.voice.value,
+      voice: el.voice.value,
     });
   }
 
@@ -72,7 +71,7 @@
     else { el.camera.value = ""; el.url.value = stream.source; }
     el.size.value = o.size; el.record.checked = o.record; el.segment_s.value = o.segment_s;
     el.push.value = o.push || ""; el.preview.checked = o.preview; el.mode.value = o.mode;
-    el.color.value = o.color; el.audio.value = o.audio; el.voice.value = o.voice || "none";
+    el.color.value = o.color; el.voice.value = soundOf(o);
     document.getElementById("save").textContent = "Save stream";
     document.getElementById("cancel-edit").hidden = false;
   }
@@ -111,6 +110,8 @@
     card.error.className = "error";
     card.figures = document.createElement("div");
     card.figures.className = "figures";
+    card.settings = document.createElement("div");
+    card.settings.className = "settings";
     card.img = document.createElement("img");
     card.img.className = "preview";
     card.img.alt = "anonymized preview";
@@ -127,9 +128,16 @@
     );
     card.recordings = document.createElement("ul");
     card.recordings.className = "recordings";
-    card.el.append(card.title, card.source, card.state, card.error, card.figures, card.img, actions, card.recordings);
+    card.el.append(card.title, card.source, card.settings, card.state, card.error, card.figures, card.img, actions, card.recordings);
     return card;
   }
+
+  function soundOf(options) {
+    if (options.voice === "disguise" || options.voice === "drop") return options.voice;
+    return options.audio === "drop" ? "drop" : "keep";
+  }
+
+  const SOUND = { keep: "sound kept", disguise: "voices disguised", drop: "no sound (dropped)" };
 
   function figures(stream) {
     const f = stream.figures;
@@ -170,6 +178,8 @@
     if (!card) { card = makeCard(stream); cards.set(stream.id, card); grid.append(card.el); }
     card.title.textContent = stream.name;
     card.source.textContent = stream.source;
+    card.settings.dataset.voice = soundOf(stream.options);
+    card.settings.textContent = SOUND[soundOf(stream.options)];
     card.el.dataset.state = stream.state;
     card.state.textContent = stream.state + (stream.retry_in_s != null ? ` (next try in ${stream.retry_in_s} s)` : "");
     card.error.textContent = stream.error || "";

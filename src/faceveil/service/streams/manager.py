@@ -30,7 +30,7 @@ from faceveil.service.settings import ServiceSettings
 from faceveil.service.streams.recordings import Recordings
 from faceveil.service.streams.store import RUNNING, StreamRecord, StreamStore
 from faceveil.service.uploads import JobFiles
-from faceveil.stream.audio import voice_filter
+from faceveil.stream.audio import sound_settings
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, LiveConfig
 from faceveil.stream.mjpeg import PreviewSink
 from faceveil.stream.safety import SourceSpec, check_url, parse_source, redact_in
@@ -241,6 +241,10 @@ class StreamManager:
             outputs.append(check_push(str(options["push"]), self.settings))
         size = str(options.get("size", "source"))
         width, _, height = size.partition("x")
+        voice = options.get("voice")  # a disguise draws its transform each time the stream starts
+        audio, audio_filter = sound_settings(
+            str(options.get("audio", "keep")), None if voice is None else str(voice)
+        )
         return StreamSpec(
             name=record.id,
             source=source,
@@ -249,8 +253,8 @@ class StreamManager:
             source_config=SourceConfig(open_timeout=5.0, read_timeout=5.0, reconnect_max_delay=30.0),
             encoder=EncoderConfig(),
             segment_s=float(options.get("segment_s", 300)),
-            audio=str(options.get("audio", "keep")),
-            audio_filter=voice_filter(options.get("voice")),
+            audio=audio,
+            audio_filter=audio_filter,
             output_size=None if size == "source" else (int(width), int(height)),
         )
 

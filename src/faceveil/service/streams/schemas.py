@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from faceveil.service.schemas import Preset
 
 #: Output sizes a stream may be scaled down to (``source``: as it comes).
 SIZES = ("source", "640x360", "854x480", "1280x720", "1920x1080")
 Size = Literal["source", "640x360", "854x480", "1280x720", "1920x1080"]
+#: What a stream does with its sound (as ``faceveil stream --voice``).
+Voice = Literal["keep", "disguise", "drop"]
 StreamState = Literal["stopped", "starting", "connecting", "running", "retrying", "failed"]
 
 
@@ -39,10 +41,26 @@ class StreamIn(BaseModel):
     mode: Literal["blur", "pixelate", "solid"] = Field("blur", description="how faces are hidden")
     shape: Literal["ellipse", "box"] = Field("ellipse", description="shape of each hidden region")
     color: str = Field("000000", pattern="^[0-9a-fA-F]{6}$", description="fill colour of solid mode")
-    audio: Literal["keep", "drop"] = Field("keep", description="carry the source's sound (AAC), or drop it")
-    voice: str | None = Field(
-        None, max_length=40, description="audio filter of the sound (e.g. a voice disguise); none by default"
+    audio: Literal["keep", "drop"] = Field(
+        "keep", description="carry the source's sound (AAC), or drop it (the older spelling; see voice)"
     )
+    voice: Voice | None = Field(
+        None,
+        description="the sound: keep it as it is, disguise the voices in it (a random pitch, formant "
+        "and timbre transform drawn each time the stream starts, in sync, 40 ms of added latency; "
+        "words, accent and speaking style remain), or drop it (no audio track); absent: as audio says",
+    )
+
+    @model_validator(mode="after")
+    def _one_sound_choice(self) -> StreamIn:
+        if self.audio == "drop" and self.voice not in (None, "drop"):
+            raise ValueError(f"audio=drop and voice={self.voice} contradict each other; give one of them")
+        return self
+
+    @property
+    def sound(self) -> Voice:
+        """What happens to the sound: keep, disguise or drop."""
+        return self.voice or self.audio
 
 
 class StreamFigures(BaseModel):
