@@ -10,7 +10,7 @@ STAMP := $(VENV)/.faceveil-synced
 RAY_STAMP := $(VENV)/.faceveil-ray-synced
 SAMPLE := src/faceveil/samples/grace_hopper.jpg
 
-.PHONY: env env-ray sysdeps run sample test lint typecheck unit bench bench-video bench-start bench-stream bench-load bench-pose bench-cluster bench-voice eval clean
+.PHONY: env env-ray sysdeps run sample test lint typecheck unit bench bench-video bench-start bench-stream bench-load bench-pose bench-cluster bench-voice bench-voice-live eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -96,3 +96,7 @@ bench-start: env .bench/deface/bin/deface
 
 bench-voice: env .bench/voice/bin/python
 	$(VENV)/bin/python benchmarks/voice_bench.py
+
+# the live voice disguise: CPU per second of stereo 48 kHz audio and added latency (no judges needed)
+bench-voice-live: env
+	$(VENV)/bin/python benchmarks/voice_live_bench.py

@@ -20,6 +20,13 @@ import pytest
 
 RATE = 48_000
 _BEEP = "if(lt(mod(t\\,1)\\,0.1)\\,0.5*sin(2*PI*1000*t)\\,0)"
+#: A vowel-like harmonic tone (140 Hz and five overtones) over the first 0.4 s of every second,
+#: for the voice disguise: its pitch can be measured (see voice_support.f0_track), and its start
+#: marks the A/V offset as the beep's does.
+VOWEL_F0 = 140.0
+_OVERTONES = (1, 0.7, 0.5, 0.35, 0.25, 0.15)
+_HARMONICS = "+".join(f"{a}*sin(2*PI*{k * VOWEL_F0:g}*t)" for k, a in enumerate(_OVERTONES, 1))
+VOWEL = f"if(lt(mod(t\\,1)\\,0.4)\\,0.16*({_HARMONICS})\\,0)"
 _FLASH = "drawbox=x=0:y=0:w=32:h=32:color=white:t=fill:enable='lt(mod(t\\,1)\\,0.1)'"
 
 
@@ -39,16 +46,17 @@ def publish(
     loops: int = 0,
     lead: float = 1.0,
     fmt: str = "flv",
+    sound: str = _BEEP,
 ) -> subprocess.Popen[bytes]:
     """FFmpeg serving ``url`` (listen mode) at the real pace: ``video`` (looped ``loops`` more
     times) or a 320x240 25 fps test picture for ``seconds``, after ``lead`` s of black, with the
-    flash and the beeps on the same clock."""
+    flash and the beeps (or ``sound``, an aevalsrc expression such as `VOWEL`) on the same clock."""
     command = [ffmpeg(), "-hide_banner", "-loglevel", "error", "-re"]
     if video is None:
         command += ["-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=25:duration={seconds}"]
     else:
         command += ["-stream_loop", str(loops), "-i", str(video)]
-    command += ["-re", "-f", "lavfi", "-i", f"aevalsrc='{_BEEP}|{_BEEP}':s={RATE}"]
+    command += ["-re", "-f", "lavfi", "-i", f"aevalsrc='{sound}|{sound}':s={RATE}"]
     chain = f"[0:v]tpad=start_duration={lead}:color=black,{_FLASH}[v]"
     command += ["-filter_complex", chain, "-map", "[v]", "-map", "1:a", "-shortest"]
     command += ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "15", "-crf", "12"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,6 +41,17 @@ def shared_data() -> Path:
     if not (root / "wider_dev" / "annotations.json").is_file():
         pytest.fail(f"the shared test data is missing: expected it at {root}", pytrace=False)
     return root
+
+
+@pytest.fixture
+def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """Processes a test starts (FFmpeg servers, faceveil runs); whatever still runs at the end is killed."""
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
 
 
 def _free_port() -> int:

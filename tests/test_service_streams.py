@@ -13,7 +13,6 @@ import logging
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +29,6 @@ from service_support import FACE, error_code, fake_detectors, free_port, setting
 pytestmark = pytest.mark.quality
 PASSWORD = "s3cret-Pa55"
 MAGENTA = {"mode": "solid", "color": "ff00ff", "shape": "box"}
-
-
-@pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
 
 
 def client_for(tmp_path: Path, **values: Any) -> TestClient:

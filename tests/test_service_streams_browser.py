@@ -39,16 +39,6 @@ ALLOW = {"FACEVEIL_STREAM_ALLOWLIST": json.dumps(["127.0.0.1"])}
 
 
 @pytest.fixture
-def procs() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-
-
-@pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:  # noqa: F811 - the fixture imported above
     context = browser.new_context(accept_downloads=True)
     opened = context.new_page()

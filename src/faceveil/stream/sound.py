@@ -102,8 +102,9 @@ class SoundPath:
                 block, arrival = item
                 self._taken += len(block.samples)
                 self._arrivals.append((self._taken, arrival))
-                for out in self._filtered(block):
-                    self._measure(len(out.samples))
+                outs = self._filtered(block)
+                self._measure(sum(len(out.samples) for out in outs))
+                for out in outs:
                     self.stats.audio_samples += len(out.samples)
                     self.deliver(out)
             if self.audio is not None:
@@ -113,8 +114,10 @@ class SoundPath:
             log.warning("%s: sound: %s", self.name, exc)
 
     def _measure(self, count: int) -> None:
-        """Latency of the next ``count`` samples out: now minus the arrival of the block they
-        came in (the filter's output blocks never straddle two input blocks)."""
+        """Latency of the next ``count`` samples out (what one input block let out), that of the
+        oldest of them: now minus the arrival of the block it came in."""
+        if not count:
+            return
         while self._arrivals and self._arrivals[0][0] <= self._given:
             self._arrivals.popleft()
         if self._arrivals:

@@ -49,9 +49,10 @@ class StreamStats:
         audio_samples: sound samples (per channel, 48 kHz) handed to the outputs.
         audio_filter_failures: sound blocks made silent because the audio filter failed on them.
         audio_dropped: per output, sound samples let go because the output was stuck.
-        audio_latency_ms: per sound block, its arrival from the source to its hand-over to the
-            outputs (the audio thread's wait and the audio filter's latency, e.g. the voice
-            disguise's analysis frame).
+        audio_latency_ms: per sound block from the source, the latency of the oldest sample it
+            let out: that sample's arrival to its hand-over to the outputs (the audio thread's
+            wait and the audio filter's latency, e.g. the voice disguise's analysis frame, rounded
+            up to whole source blocks).
     """
 
     frames_in: int = 0
