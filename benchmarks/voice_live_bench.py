@@ -58,7 +58,7 @@ def speech(seconds: float) -> Samples:
             resampler = av.AudioResampler(format="flt", layout="mono", rate=AUDIO_RATE)
             for frame in container.decode(audio=0):
                 for out in resampler.resample(frame):
-                    parts.append(out.to_ndarray().reshape(-1))
+                    parts.append(np.asarray(out.to_ndarray(), dtype=np.float32).reshape(-1))
                     total += parts[-1].size
         if total >= seconds * AUDIO_RATE:
             break

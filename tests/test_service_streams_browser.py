@@ -5,8 +5,9 @@ flashing corner square; the page adds the stream (loopback allowed by the allow-
 shows the anonymized preview (pixels checked), records, stops; the downloaded recording has the
 labelled face hidden on >= 99% of its frames, sound for its whole length, and A/V in sync. A
 second test runs two good streams and one dead URL with a password at once: the good ones record
-in full, the dead one shows its error and retries with growing waits, the page stays responsive,
-and the password is in no answer, page, log line or audit line.
+in full, the dead one (its voice set to be disguised in the form) shows its error and that
+choice, and retries with growing waits, the page stays responsive, and the password is in no
+answer, page, log line or audit line.
 """
 
 from __future__ import annotations
@@ -79,12 +80,13 @@ class Labelled:
         return bool((np.abs(crop - MAGENTA).max(axis=2) < 60).mean() >= 0.5)
 
 
-def fill(page: Page, name: str, url: str, **extra: str) -> None:
+def fill(page: Page, name: str, url: str, voice: str = "keep", **extra: str) -> None:
     page.fill("input[name=name]", name)
     page.select_option("select[name=camera]", "")
     page.fill("input[name=url]", url)
     page.select_option("select[name=mode]", "solid")
     page.fill("input[name=color]", "ff00ff")
+    page.select_option("select[name=voice]", voice)
     for field, value in extra.items():
         page.fill(f"input[name={field}]", value)
     page.click("#save")
@@ -196,13 +198,15 @@ def test_two_streams_and_a_dead_one_at_once_and_no_password_shown(
         publishers = [publish(procs, u, seconds=seconds, lead=0.5) for u in urls]
         fill(page, "room1", urls[0])
         fill(page, "room2", urls[1])
-        fill(page, "door", dead)
+        fill(page, "door", dead, voice="disguise")
         for name in ("room1", "room2"):
             expect(card(page, name).locator(".state")).to_have_text("running", timeout=60_000)
         door = card(page, "door")
         expect(door.locator(".state")).to_contain_text("retrying", timeout=30_000)
         expect(door.locator(".error")).to_contain_text("cannot open", timeout=30_000)
         expect(door.locator(".source")).to_have_text(dead.replace(PASSWORD, "***"))
+        expect(door.locator(".settings")).to_have_text("voices disguised")  # the form sent it
+        expect(card(page, "room1").locator(".settings")).to_have_text("sound kept")
         waits: set[float] = set()
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and len(waits) < 3:
@@ -213,6 +217,7 @@ def test_two_streams_and_a_dead_one_at_once_and_no_password_shown(
             started = time.monotonic()
             door.locator("button[data-action=edit]").click()
             expect(page.locator("#save")).to_have_text("Save stream", timeout=2_000)
+            expect(page.locator("select[name=voice]")).to_have_value("disguise")  # stored, shown
             page.click("#cancel-edit")
             assert time.monotonic() - started < 2.0
             page.wait_for_timeout(300)
@@ -232,6 +237,7 @@ def test_two_streams_and_a_dead_one_at_once_and_no_password_shown(
         # in full: from start to end; a busy machine may drop a few frames (never passed on raw)
         assert frames >= 0.6 * 25 * seconds, (name, frames)  # 2 cores: frames drop, see above
         assert sound_s >= video_s - 0.1 and all(abs(o) <= 0.040 for _, o in pairs), (name, pairs)
+    assert any('"voice":"disguise"' in body for body in bodies)  # the API has it too
     audit = (tmp_path / "data" / "audit.jsonl").read_text()
     assert "operator:***@" in audit
     for text in [html, *bodies, log.read_text(errors="replace"), audit]:

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from faceveil.service.app import create_app
 from faceveil.service.schemas import VideoOptions
+from faceveil.voice import VoiceBlockFilter
 from service_support import create_job, fake_detectors, settings, wait_status
 from test_video_voice import RATE, decoded_sound, make_clip
 from voice_support import f0_autocorrelation
@@ -64,3 +65,44 @@ def test_video_form_offers_the_three_choices(client: TestClient) -> None:
     assert '<select name="voice">' in page
     for value in ("keep", "disguise", "drop"):
         assert f'value="{value}"' in page
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+def test_streams_api_stores_the_voice_choice_and_names_the_valid_ones(tmp_path: Path) -> None:
+    values = {"stream_allowlist": ("127.0.0.1",), "sweep_interval_s": 3600.0}
+    app = create_app(settings(tmp_path, **values), detector_factory=fake_detectors)
+    body = {"name": "door", "source": "rtsp://127.0.0.1:9/cam"}
+    with TestClient(app) as client:
+        response = client.post("/api/v1/streams", json={**body, "voice": "whisper"})
+        assert response.status_code == 422
+        message = response.json()["error"]["message"]
+        assert "voice" in message and all(f"'{v}'" in message for v in ("keep", "disguise", "drop"))
+        response = client.post("/api/v1/streams", json={**body, "audio": "drop", "voice": "disguise"})
+        assert response.status_code == 422 and "contradict" in response.json()["error"]["message"]
+
+        response = client.post("/api/v1/streams", json={**body, "voice": "disguise"})
+        assert response.status_code == 201, response.text
+        sid = response.json()["id"]
+        assert client.get(f"/api/v1/streams/{sid}").json()["options"]["voice"] == "disguise"
+        manager = app.state.faceveil.streams
+        spec = manager.spec_of(manager.store.get(sid))  # what the stream runs with
+        assert spec.audio == "keep" and spec.audio_filter is not None
+        assert isinstance(spec.audio_filter(48000, 2), VoiceBlockFilter)
+
+        response = client.put(f"/api/v1/streams/{sid}", json={**body, "voice": "drop"})
+        assert response.status_code == 200, response.text
+        assert response.json()["options"]["voice"] == "drop"
+        spec = manager.spec_of(manager.store.get(sid))
+        assert spec.audio == "drop" and spec.audio_filter is None
+        response = client.put(f"/api/v1/streams/{sid}", json={**body, "audio": "drop"})  # the older field
+        assert response.json()["options"]["voice"] == "drop"
+        response = client.put(f"/api/v1/streams/{sid}", json=body)
+        assert response.json()["options"]["voice"] == "keep"
+        assert manager.spec_of(manager.store.get(sid)).audio_filter is None
+
+        page = client.get("/streams").text
+        assert '<select name="voice">' in page and 'name="audio"' not in page
+        for value in ("keep", "disguise", "drop"):
+            assert f'<option value="{value}"' in page

@@ -28,7 +28,6 @@ from faceveil.stream.config import load_streams, stream_spec
 from faceveil.stream.worker import StreamSpec
 from faceveil.voice import VoiceBlockFilter, VoiceConfig, disguise_voice
 from test_stream_audio import FACE, AVSource, offsets, record
-from test_stream_audio import decode as decode_recording
 from test_stream_live import faceveil, finish, free_port
 from voice_support import f0_track, pitch_move, vowel
 
@@ -114,7 +113,9 @@ def test_voice_settings_from_the_command_line_and_streams_toml(tmp_path: Path) -
     assert one.params != two.params  # each run of a stream draws its own transform
     seeded = spec(voice="disguise", pitch=[4, 6], seed=5).audio_filter
     assert seeded is not None
-    assert seeded(AUDIO_RATE, 1).params == seeded(AUDIO_RATE, 1).params  # --seed: reproducible
+    again = [seeded(AUDIO_RATE, 1) for _ in range(2)]
+    assert all(isinstance(f, VoiceBlockFilter) for f in again)
+    assert again[0].params == again[1].params  # type: ignore[attr-defined] # --seed: reproducible
     with pytest.raises(ConfigError, match="choose one of: keep, disguise, drop"):
         spec(voice="whisper")
     with pytest.raises(ConfigError, match="contradict"):
@@ -159,7 +160,7 @@ def test_drop_sends_no_sound_and_keep_passes_it_as_it_came(tmp_path: Path) -> No
     record(path, AVSource(2.5), FakeDetector(boxes(FACE)), audio=kept.audio, audio_filter=kept.audio_filter)
     pairs, sound_s, video_s, _ = offsets(path)
     assert max(abs(p) for p in pairs) <= 0.040 and sound_s >= video_s - 0.05
-    _, _, sound, start = decode_recording(path)
+    _, _, sound, start = read(path)
     beep = sound[round((1.0 - start + 0.02) * AUDIO_RATE) : round((1.0 - start + 0.08) * AUDIO_RATE)]
     assert 0.45 <= float(np.abs(beep).max()) <= 0.55  # as loud as it went in (0.5)
     spectrum = np.abs(np.fft.rfft(beep * np.hanning(len(beep))))
