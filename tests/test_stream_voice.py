@@ -25,6 +25,8 @@ from faceveil.detection.fake import FakeDetector, boxes
 from faceveil.errors import ConfigError
 from faceveil.stream.audio import AUDIO_RATE, AudioBlock, FilteredAudio, disguiser
 from faceveil.stream.config import load_streams, stream_spec
+from faceveil.stream.sound import SoundPath
+from faceveil.stream.stats import StreamStats
 from faceveil.stream.worker import StreamSpec
 from faceveil.voice import VoiceBlockFilter, VoiceConfig, disguise_voice
 from test_stream_audio import FACE, AVSource, offsets, record
@@ -98,6 +100,20 @@ def test_a_block_the_real_disguiser_refuses_is_silent_and_the_rest_stays_in_sync
     np.testing.assert_allclose(y, expected, atol=1e-5)
     clear = x[bad * BLOCK : (bad + 1) * BLOCK]
     assert np.abs(y[bad * BLOCK : (bad + 1) * BLOCK] - clear).max() > 0.05  # the raw voice never
+
+
+def test_a_filter_that_cannot_be_built_gives_silence_on_the_audio_thread() -> None:
+    def broken(rate: int, channels: int) -> VoiceBlockFilter:
+        raise ConfigError("cannot be built")
+
+    got: list[AudioBlock] = []
+    sound = SoundPath("x", broken, got.append, StreamStats())
+    sound.start()
+    for i in range(3):
+        sound.put(AudioBlock(np.full((960, 2), 0.5, np.float32), i * 0.02))
+    sound.finish()
+    assert sum(len(b.samples) for b in got) == 3 * 960
+    assert all(np.all(b.samples == 0.0) for b in got)  # never the sound as it came
 
 
 def test_voice_settings_from_the_command_line_and_streams_toml(tmp_path: Path) -> None:

@@ -64,6 +64,20 @@ class AudioFilter(Protocol):
         """The samples still held (``(m, channels)``), once the stream ends."""
 
 
+class SilentFilter:
+    """A filter that gives silence: what runs when a stream's filter cannot be built."""
+
+    latency_samples = 0
+
+    def process(self, block: Samples) -> Samples:
+        """Silence of ``block``'s shape."""
+        return np.zeros_like(block)
+
+    def flush(self) -> Samples:
+        """Nothing is held."""
+        return np.zeros((0, 1), np.float32)
+
+
 #: Builds a stream's filter for its sample rate and channel count (a fresh one per run).
 AudioFilterFactory = Callable[[int, int], AudioFilter]
 #: What a stream's ``voice`` setting may choose (the same choices as ``faceveil video --voice``).

@@ -23,10 +23,12 @@ from faceveil.stream.audio import (
     AUDIO_RATE,
     AudioBlock,
     AudioBuffer,
+    AudioFilter,
     AudioFilterFactory,
     AudioTrack,
     FilteredAudio,
     Samples,
+    SilentFilter,
 )
 
 if TYPE_CHECKING:
@@ -127,11 +129,20 @@ class SoundPath:
     def _filtered(self, block: AudioBlock) -> list[AudioBlock]:
         if self.audio is None:
             channels = int(block.samples.shape[1])
-            made = None if self.factory is None else self.factory(AUDIO_RATE, channels)
-            self.audio = FilteredAudio(made, channels)
+            self.audio = FilteredAudio(self._build(channels), channels)
         out = self.audio.push(block)
         self.stats.audio_filter_failures = self.audio.failures
         return out
+
+    def _build(self, channels: int) -> AudioFilter | None:
+        """The stream's filter; one that cannot be built gives silence (fail closed)."""
+        if self.factory is None:
+            return None
+        try:
+            return self.factory(AUDIO_RATE, channels)
+        except Exception as exc:  # noqa: BLE001 - fail closed: never the sound as it came
+            log.warning("%s: the audio filter cannot be built, the sound is silent: %s", self.name, exc)
+            return SilentFilter()
 
 
 class SoundEncoder(Protocol):
