@@ -10,6 +10,7 @@ sync, and the sound's latency on the live path.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,12 @@ import pytest
 
 from av_support import VOWEL, VOWEL_F0, publish, read, sync
 from faceveil.cli.main import build_parser
+from faceveil.compliance.manifest import describe
 from faceveil.detection.fake import FakeDetector, boxes
 from faceveil.errors import ConfigError
 from faceveil.stream.audio import AUDIO_RATE, AudioBlock, FilteredAudio, disguiser
 from faceveil.stream.config import load_streams, stream_spec
+from faceveil.stream.records import stream_settings
 from faceveil.stream.sound import SoundPath
 from faceveil.stream.stats import StreamStats
 from faceveil.stream.worker import StreamSpec
@@ -158,6 +161,18 @@ def test_voice_settings_from_the_command_line_and_streams_toml(tmp_path: Path) -
     assert made is not None and isinstance(made(AUDIO_RATE, 2), VoiceBlockFilter)
     with pytest.raises(SystemExit):  # argparse names the choices
         parser.parse_args(["stream", "rtmp://203.0.113.1/live/x", "-o", "x.mkv", "--voice", "robot"])
+
+
+def test_manifests_record_the_voice_choice_never_the_seed() -> None:
+    sounds = {}
+    for voice in ("keep", "disguise", "drop"):
+        made = spec(voice=voice, seed=987654, pitch=[4, 6])
+        text = json.dumps(describe(stream_settings(made)))
+        assert "seed" not in text and "987654" not in text
+        sounds[voice] = json.loads(text)["stream"]["sound"]
+    assert sounds["keep"] == {"audio": "keep", "voice": "keep"}
+    assert sounds["drop"] == {"audio": "drop", "voice": "drop"}
+    assert sounds["disguise"]["voice"] == "disguise" and sounds["disguise"]["disguise"]["pitch"] == [4.0, 6.0]
 
 
 # -- recordings -------------------------------------------------------------------------------

@@ -86,6 +86,25 @@ VOICE_CHOICES = ("keep", "disguise", "drop")
 _KEEP_ALIASES = ("none",)
 
 
+@dataclass(frozen=True)
+class Disguiser:
+    """The voice disguise as a stream's audio filter factory (see :func:`disguiser`).
+
+    Attributes:
+        config: the disguise's settings (None: `VoiceConfig()`); a manifest records them, never
+            the seed.
+    """
+
+    config: VoiceConfig | None = None
+
+    def __call__(self, rate: int, channels: int) -> AudioFilter:
+        """A fresh `VoiceBlockFilter` with its own random transform (one per stream run)."""
+        from faceveil.voice import voice_filter as disguise
+
+        made: AudioFilter = disguise(rate, channels, self.config)
+        return made
+
+
 def disguiser(config: VoiceConfig | None = None) -> AudioFilterFactory:
     """The voice disguise as a stream's audio filter factory.
 
@@ -94,14 +113,21 @@ def disguiser(config: VoiceConfig | None = None) -> AudioFilterFactory:
     given), the same on every channel; its latency (one analysis frame, 40 ms by default) is
     compensated by `FilteredAudio`.
     """
+    return Disguiser(config)
 
-    def build(rate: int, channels: int) -> AudioFilter:
-        from faceveil.voice import voice_filter as disguise
 
-        made: AudioFilter = disguise(rate, channels, config)
-        return made
+def describe_sound(audio: str, audio_filter: AudioFilterFactory | None) -> dict[str, object]:
+    """What a stream does with its sound, for its manifests: ``voice`` (keep, disguise, drop or
+    the name of another filter) and, for the disguise, its settings (without the seed)."""
+    if audio == "drop":
+        return {"audio": audio, "voice": "drop"}
+    if audio_filter is None:
+        return {"audio": audio, "voice": "keep"}
+    if isinstance(audio_filter, Disguiser):
+        from faceveil.voice import VoiceConfig
 
-    return build
+        return {"audio": audio, "voice": "disguise", "disguise": audio_filter.config or VoiceConfig()}
+    return {"audio": audio, "voice": getattr(audio_filter, "__name__", type(audio_filter).__name__)}
 
 
 #: Filters a stream's ``voice`` setting names, each built from the disguise's settings.

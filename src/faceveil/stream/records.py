@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from faceveil.compliance.keys import SigningKey
 from faceveil.errors import OutputError
+from faceveil.stream.audio import describe_sound
 from faceveil.stream.safety import public_url
 from faceveil.stream.sinks import OutputSpec, SegmentCounts
 
@@ -65,6 +66,7 @@ def stream_settings(spec: StreamSpec) -> dict[str, Any]:
             "duration": spec.duration,
             "regions": spec.regions,
             "encryption": spec.encryption,
+            "sound": describe_sound(spec.audio, spec.audio_filter),
         }
     }
 
