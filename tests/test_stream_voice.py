@@ -2,10 +2,11 @@
 
 Synthetic checks of the hook with the real disguiser (its output is the offline disguise to the
 sample, once the latency is compensated; a block it refuses is silent and the rest stays in
-sync), the settings (command line, ``streams.toml``), recordings with ``keep`` and ``drop``, and
-a live stream from an FFmpeg RTMP server whose sound is a vowel-like harmonic tone in time with a
-flashing corner square: the recording's pitch moved, its sound as long as its pictures, A/V in
-sync, and the sound's latency on the live path.
+sync), the settings (command line, ``streams.toml``, manifests), recordings with ``keep`` and
+``drop``, and two live streams run by one ``faceveil stream --config`` from FFmpeg RTMP servers
+whose sound is a vowel-like harmonic tone in time with a flashing corner square: with
+``disguise`` the recording's pitch moved, its sound as long as its pictures, A/V in sync, the
+sound's latency on the live path within 60 ms; with ``drop`` no audio track.
 """
 
 from __future__ import annotations
@@ -202,15 +203,36 @@ def test_drop_sends_no_sound_and_keep_passes_it_as_it_came(tmp_path: Path) -> No
 # -- a live stream ----------------------------------------------------------------------------
 
 
-def test_live_stream_with_a_disguised_voice_moves_the_pitch_and_keeps_sync(
+def test_live_streams_with_a_disguised_and_a_dropped_voice(
     tmp_path: Path, procs: list[subprocess.Popen[bytes]]
 ) -> None:
-    url = f"rtmp://127.0.0.1:{free_port()}/live/talk"
-    publish(procs, url, seconds=8.0, lead=0.5, sound=VOWEL)
-    out = tmp_path / "talk.mkv"
-    args = [url, "-o", str(out), "--voice", "disguise", "--pitch", "4", "6", "--retry-for", "2"]
-    code, err, stats = finish(faceveil(procs, *args, "--open-timeout", "5", "--read-timeout", "3"))
+    urls = {name: f"rtmp://127.0.0.1:{free_port()}/live/{name}" for name in ("talk", "mute")}
+    for url in urls.values():
+        publish(procs, url, seconds=8.0, lead=0.5, sound=VOWEL)
+    config = tmp_path / "streams.toml"
+    config.write_text(
+        "[defaults]\nretry_for = 2\nopen_timeout = 5\nread_timeout = 3\n\n"
+        f'[[stream]]\nname = "talk"\nsource = "{urls["talk"]}"\noutputs = ["talk.mkv"]\n'
+        'voice = "disguise"\npitch = [4, 6]\n\n'
+        f'[[stream]]\nname = "mute"\nsource = "{urls["mute"]}"\noutputs = ["mute.mkv"]\nvoice = "drop"\n',
+        encoding="utf-8",
+    )
+    code, err, _ = finish(faceveil(procs, "--config", str(config)))
     assert code == 0, err
+    reports = {}
+    for line in err.splitlines():
+        if line.startswith("faceveil: {"):
+            report = json.loads(line[len("faceveil: ") :])
+            reports[report["stream"]] = report
+    stats = reports["talk"]
+
+    # drop: no audio track at all, and nothing decoded
+    with av.open(str(tmp_path / "mute.mkv")) as container:
+        assert container.streams.video and not container.streams.audio
+    assert reports["mute"]["audio_s"] == 0 and reports["mute"]["frames_out"] > 100, reports["mute"]
+
+    # disguise: in sync, as long as the pictures, the pitch moved
+    out = tmp_path / "talk.mkv"
     assert stats["audio_filter_failures"] == 0 and stats["audio_s"] >= 7.0, stats
     pairs, sound_s, video_s = sync(out, rate=25.0)
     assert len(pairs) >= 6, pairs
