@@ -19,10 +19,11 @@ import numpy.typing as npt
 import pytest
 
 from faceveil.anonymize.anonymizer import Anonymizer
-from faceveil.anonymize.planes import chroma_region, i420_planes
+from faceveil.anonymize.planes import chroma_region
 from faceveil.anonymize.regions import Region, build_regions, union_mask
 from faceveil.config import AnonymizerConfig, MaskConfig, WatermarkConfig
 from faceveil.core.detections import Detections
+from faceveil.core.i420 import i420_planes
 from faceveil.detection.fake import FakeDetector, boxes
 from faceveil.errors import ValidationError
 from faceveil.media.video_io import VideoOutputConfig

@@ -9,11 +9,12 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.anonymize.filters import Filter, create_filter, draw_outlines
-from faceveil.anonymize.planes import I420Blur, I420Image, i420_size
+from faceveil.anonymize.planes import I420Blur
 from faceveil.anonymize.regions import Region, build_regions
 from faceveil.config import AnonymizerConfig
 from faceveil.core.detections import Detections
 from faceveil.core.frame import Frame
+from faceveil.core.i420 import I420Image, i420_size
 from faceveil.detection.base import Detector, create_detector
 from faceveil.errors import ValidationError
 

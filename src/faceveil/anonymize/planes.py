@@ -10,37 +10,10 @@ regions (and their chroma blocks) keeps the decoder's exact bytes.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from faceveil.anonymize.filters import BlurFilter, paste
 from faceveil.anonymize.regions import Region
-from faceveil.errors import ValidationError
-
-I420Image = npt.NDArray[np.uint8]
-Plane = npt.NDArray[np.uint8]
-
-
-def i420_size(yuv: I420Image) -> tuple[int, int]:
-    """``(width, height)`` of an I420 array ``(3H/2, W)``; both must be even."""
-    if yuv.dtype != np.uint8 or yuv.ndim != 2 or yuv.shape[0] % 3 or yuv.shape[1] % 2:
-        raise ValidationError(f"expected a (3H/2, W) uint8 I420 array of even size, got {yuv.shape}")
-    height = yuv.shape[0] * 2 // 3
-    if height % 2 or not height:
-        raise ValidationError(f"expected a (3H/2, W) uint8 I420 array of even size, got {yuv.shape}")
-    return int(yuv.shape[1]), height
-
-
-def i420_planes(yuv: I420Image) -> tuple[Plane, Plane, Plane]:
-    """Views of the Y ``(H, W)``, U and V ``(H/2, W/2)`` planes of a contiguous I420 array."""
-    width, height = i420_size(yuv)
-    if not yuv.flags.c_contiguous:
-        raise ValidationError("the I420 array must be C-contiguous (its planes are views of it)")
-    flat = yuv.reshape(-1)
-    luma, chroma = width * height, width * height // 4
-    y = flat[:luma].reshape(height, width)
-    u = flat[luma : luma + chroma].reshape(height // 2, width // 2)
-    v = flat[luma + chroma :].reshape(height // 2, width // 2)
-    return y, u, v
+from faceveil.core.i420 import I420Image, i420_planes
 
 
 def chroma_region(region: Region) -> Region:
