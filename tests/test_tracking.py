@@ -413,7 +413,7 @@ def test_real_tracks_stay_covered_when_every_third_detection_is_missed(shared_da
 
 
 #: digests of the row-by-row tracker and fill (before they were vectorised) on the two inputs below
-GOLDEN_CROWD = ("1782179e882798e4", "788bd776ec84760c")
+GOLDEN_CROWD = ("7b294abff5ee06b8", "b5751c0ae4f9f6d2")
 GOLDEN_YTF = [
     ("fdc975a8c1025444", "1e31055693e657da"),
     ("8389bc4daafe591a", "c6f567d1d6892d85"),
@@ -443,7 +443,7 @@ def crowd_sequence(seed: int, frames: int = 160, faces: int = 14) -> list[Detect
         xyxy = np.hstack([corner, corner + side]).astype(np.float32)
         landmarks = xyxy[:, None, :2] + points[rows] * side[:, None, :].astype(np.float32)
         scores = rng.uniform(0.2, 1.0, len(rows)).astype(np.float32)
-        kind = np.asarray(["near" if s > 40 else "far" for s in side[:, 0]])
+        kind = np.asarray(["near" if s > 40 else "far" for s in side[:, 0]], dtype="<U8")  # wider than needed
         sequence.append(Detections(xyxy, scores, landmarks, data={"kind": kind}))
     return sequence
 

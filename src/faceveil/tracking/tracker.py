@@ -156,7 +156,11 @@ def _held_block(tracks: list[_Track], margin_growth: float) -> Detections:
     decay = np.array([SCORE_DECAY**t.since for t in tracks]).astype(np.float32)
     confidence = np.array([t.found.confidence[t.row] for t in tracks], np.float32)
     score = np.clip(confidence * decay, 0.0, 1.0)
-    data = {key: np.stack([t.found.data[key][t.row] for t in tracks]) for key in tracks[0].found.data}
+    # one-row slices, concatenated: each column keeps its dtype (a string column its width)
+    data = {
+        key: np.concatenate([t.found.data[key][t.row : t.row + 1] for t in tracks])
+        for key in tracks[0].found.data
+    }
     data["source"] = np.full(len(tracks), TRACKED)
     if len(tracks) > 1:
         data = {key: data[key] for key in sorted(data)}  # as `Detections.merge` orders them
