@@ -10,7 +10,7 @@ STAMP := $(VENV)/.faceveil-synced
 RAY_STAMP := $(VENV)/.faceveil-ray-synced
 SAMPLE := src/faceveil/samples/grace_hopper.jpg
 
-.PHONY: env env-ray sysdeps run sample test lint typecheck unit bench bench-video bench-start bench-stream bench-load bench-pose bench-cluster bench-voice bench-voice-live eval clean
+.PHONY: env env-ray sysdeps run sample test lint typecheck unit bench bench-video bench-x264 bench-start bench-stream bench-load bench-pose bench-cluster bench-voice bench-voice-live eval clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -83,6 +83,9 @@ clean:
 bench-video: env .bench/deface/bin/deface
 	$(VENV)/bin/python benchmarks/video_stages.py
 	$(VENV)/bin/python benchmarks/video_bench.py
+
+bench-x264: env
+	$(VENV)/bin/python benchmarks/x264_settings.py
 
 bench-start: env .bench/deface/bin/deface
 	$(VENV)/bin/python benchmarks/start_bench.py

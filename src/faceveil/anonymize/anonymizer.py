@@ -9,10 +9,12 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.anonymize.filters import Filter, create_filter, draw_outlines
+from faceveil.anonymize.planes import I420Blur
 from faceveil.anonymize.regions import Region, build_regions
 from faceveil.config import AnonymizerConfig
 from faceveil.core.detections import Detections
 from faceveil.core.frame import Frame
+from faceveil.core.i420 import I420Image, i420_size
 from faceveil.detection.base import Detector, create_detector
 from faceveil.errors import ValidationError
 
@@ -80,6 +82,33 @@ class Anonymizer:
         ``skeleton_only`` pose runs on ``image`` to draw the skeletons.
         """
         return self._hide(_rgb(image), detections, None)
+
+    @property
+    def hides_i420(self) -> bool:
+        """Whether :meth:`hide_i420` can hide as :meth:`hide` does: the ``blur`` and ``none``
+        modes of the ``face`` target, without outlines, skeletons or a watermark (everything
+        else needs the RGB picture)."""
+        config = self.config
+        plain = config.target == "face" and not config.skeleton_only and config.watermark is None
+        return (
+            plain and self.body is None and not config.mask.outline and config.mask.mode in ("blur", "none")
+        )
+
+    def hide_i420(self, yuv: I420Image, detections: Detections) -> I420Image:
+        """Hide ``detections`` in a copy of the I420 picture ``yuv`` ``(3H/2, W)``, in its planes
+        (see :mod:`faceveil.anonymize.planes`): pixels outside the regions keep their bytes.
+
+        Only where :attr:`hides_i420` holds; raises `ValidationError` elsewhere.
+        """
+        if not self.hides_i420:
+            raise ValidationError("this anonymizer's mask, target or watermark needs the RGB picture")
+        width, height = i420_size(yuv)
+        out = np.array(yuv, dtype=np.uint8, order="C")
+        mask = self.config.mask
+        if mask.mode == "none":
+            return out
+        regions = build_regions(detections.xyxy, mask.scale, mask.shape, width, height, mask.min_margin)
+        return I420Blur(mask.blur_strength).apply(out, regions)
 
     def apply(self, image: RGBImage | Frame) -> Result:
         """Find every face in ``image`` and hide it; returns the new image and what was found."""

@@ -26,7 +26,8 @@ class Filter(Protocol):
         ...
 
 
-def _paste(image: Image, region: Region, hidden: Image) -> None:
+def paste(image: Image, region: Region, hidden: Image) -> None:
+    """Write ``hidden`` (the window's new pixels) into ``image`` where ``region``'s mask is set."""
     x1, y1, x2, y2 = region.window
     view = image[y1:y2, x1:x2]
     if view.size == 0:
@@ -47,17 +48,24 @@ class BlurFilter:
         self.strength = strength
 
     def apply(self, image: Image, regions: list[Region]) -> Image:
-        height, width = image.shape[:2]
         for region in regions:
-            sigma = max(1.0, self.strength * region.size)
-            pad = int(np.ceil(sigma))
-            x1, y1, x2, y2 = region.window
-            cx1, cy1 = max(0, x1 - pad), max(0, y1 - pad)
-            cx2, cy2 = min(width, x2 + pad), min(height, y2 + pad)
-            crop = image[cy1:cy2, cx1:cx2]
-            blurred = _gaussian(crop, sigma)
-            _paste(image, region, blurred[y1 - cy1 : y2 - cy1, x1 - cx1 : x2 - cx1])
+            paste(image, region, self.blurred(image, region))
         return image
+
+    def blurred(self, image: Image, region: Region, also: Image | None = None) -> Image:
+        """The pixels of ``region``'s window blurred (read with context around it); with
+        ``also`` (a second plane of the same size) both, as the two channels of the result."""
+        height, width = image.shape[:2]
+        sigma = max(1.0, self.strength * region.size)
+        pad = int(np.ceil(sigma))
+        x1, y1, x2, y2 = region.window
+        cx1, cy1 = max(0, x1 - pad), max(0, y1 - pad)
+        cx2, cy2 = min(width, x2 + pad), min(height, y2 + pad)
+        crop = image[cy1:cy2, cx1:cx2]
+        if also is not None:
+            crop = np.asarray(cv2.merge((crop, also[cy1:cy2, cx1:cx2])), np.uint8)
+        blurred = _gaussian(crop, sigma)
+        return blurred[y1 - cy1 : y2 - cy1, x1 - cx1 : x2 - cx1]
 
 
 #: the sigma left to blur after downscaling (larger sigmas are blurred on a smaller copy)
@@ -107,7 +115,7 @@ class PixelateFilter:
             counts = (rows[:, None] * cols[None, :]).reshape(len(rows), len(cols), *([1] * (crop.ndim - 2)))
             means = np.rint(sums / counts).astype(np.uint8)
             mosaic = np.repeat(np.repeat(means, rows, axis=0), cols, axis=1)
-            _paste(image, region, mosaic)
+            paste(image, region, mosaic)
         return image
 
 

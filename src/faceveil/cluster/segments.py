@@ -43,7 +43,7 @@ from faceveil.media.video_io import (
     read_media,
 )
 from faceveil.pipeline.graph import Rendered, run_graph
-from faceveil.pipeline.video import VideoJobConfig, _audit_record, _failed
+from faceveil.pipeline.video import VideoJobConfig, _audit_record, _failed, hide_decoded
 from faceveil.tracking.backfill import Backfill
 from faceveil.tracking.tracker import FaceTracker
 
@@ -227,8 +227,7 @@ def audit_record(frame_pts: int, time_base: Any, index: int, final: FrameRegions
     """The regions file's line for one frame, as a single run writes it (None: left out)."""
     if final.whole is None:
         return None
-    frame = Frame(np.zeros((1, 1, 3), np.uint8), index, frame_pts, time_base)
-    return _audit_record(frame, final.regions, final.whole)
+    return _audit_record(index, frame_pts, final.regions, final.whole)
 
 
 class ReplayStep:
@@ -244,10 +243,10 @@ class ReplayStep:
         final = self.regions[item.index - self.first]
         if final.whole is None:
             return []
-        frame = item.frame
         if final.whole:
+            frame = item.frame
             return [Rendered(frame, self.anonymizer.mark(np.zeros_like(frame.rgb)))]
-        return [Rendered(frame, self.anonymizer.hide(frame, final.regions).image)]
+        return [Rendered(*hide_decoded(self.anonymizer, item, final.regions))]
 
     def flush(self) -> Iterable[Rendered]:
         """Nothing is held back."""

@@ -11,6 +11,19 @@ import numpy.typing as npt
 from faceveil.errors import ValidationError
 
 
+@dataclass(frozen=True)
+class FrameTime:
+    """A frame's place in its source without its pixels (a frame hidden in its 4:2:0 planes).
+
+    Attributes:
+        index, pts, time_base: as for `Frame`.
+    """
+
+    index: int
+    pts: int | None
+    time_base: Fraction | None
+
+
 @dataclass(frozen=True, eq=False)
 class Frame:
     """An RGB picture with its place in time.

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from faceveil.core.frame import Frame
+from faceveil.core.frame import Frame, FrameTime
 from faceveil.errors import (
     ConfigError,
     CorruptInputError,
@@ -131,6 +131,12 @@ class DecodedFrame:
             rgb = np.asarray(cv2.cvtColor(self._pixels, cv2.COLOR_YUV2RGB_I420), np.uint8)
             self._frame = Frame(_upright(rgb, self._rotation), self.index, self.pts, self.time_base)
         return self._frame
+
+    @property
+    def i420(self) -> npt.NDArray[np.uint8] | None:
+        """The decoder's I420 pixels ``(3H/2, W)`` when they are upright as they are (no rotation
+        to apply), else None (the frame came as RGB, or must be turned)."""
+        return self._pixels if self._pixels is not None and self._rotation == 0 else None
 
     def compact(self) -> None:
         """Forget the RGB frame while it can be made again (a frame held for later)."""
@@ -493,14 +499,19 @@ class VideoSink:
                 self._voice = DisguisedTrack(rate, self.audio.layout.name, voice)
         self.audio.metadata.clear()
 
-    def write(self, frame: Frame, rgb: RGBImage) -> None:
-        """Encode one anonymized frame at ``frame``'s timestamp."""
-        if self._i420:  # OpenCV's conversion: a quarter of swscale's time, and a closer round trip
-            import cv2
+    def write(self, frame: Frame | FrameTime, image: npt.NDArray[np.uint8]) -> None:
+        """Encode one anonymized frame at ``frame``'s timestamp: ``image`` is ``(H, W, 3)`` RGB or
+        an I420 array ``(3H/2, W)`` (encoded as it is where the encoder takes 4:2:0)."""
+        import cv2
 
-            yuv = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420), np.uint8)
+        planar = image.ndim == 2
+        if planar and self._i420:  # hidden in the decoder's planes: no colour conversion at all
+            out = self._av.VideoFrame.from_ndarray(image, format="yuv420p")
+        elif self._i420:  # OpenCV's conversion: a quarter of swscale's time, and a closer round trip
+            yuv = np.asarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), np.uint8)
             out = self._av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         else:
+            rgb = np.asarray(cv2.cvtColor(image, cv2.COLOR_YUV2RGB_I420), np.uint8) if planar else image
             out = self._av.VideoFrame.from_ndarray(rgb, format="rgb24")
         out.pts = frame.pts
         out.time_base = frame.time_base

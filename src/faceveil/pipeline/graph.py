@@ -30,7 +30,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from faceveil.core.frame import Frame
+from faceveil.core.frame import Frame, FrameTime
 from faceveil.errors import JobCancelledError, OutputError
 from faceveil.media.video_io import (
     AudioPacket,
@@ -54,12 +54,13 @@ class Rendered:
     """One frame ready to encode.
 
     Attributes:
-        frame: the decoded frame (its timestamp is the output's).
-        image: the ``(H, W, 3)`` RGB pixels to encode.
+        frame: the decoded frame, or only its place in time (its timestamp is the output's).
+        image: the pixels to encode: ``(H, W, 3)`` RGB, or an I420 array ``(3H/2, W)`` (a frame
+            hidden in its decoder's planes, see :meth:`Anonymizer.hide_i420`).
         record: one JSON line for the job's side file (regions, landmarks), or None.
     """
 
-    frame: Frame
+    frame: Frame | FrameTime
     image: npt.NDArray[np.uint8]
     record: dict[str, Any] | None = None
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from faceveil.anonymize.anonymizer import Anonymizer
+from faceveil.core.frame import Frame
 from faceveil.errors import JobCancelledError
 from faceveil.media.video_io import DecodedFrame, open_input, probe, read_media
 from faceveil.pipeline.graph import Rendered
@@ -217,6 +218,7 @@ def detect_document(
                 assert rendered.record is not None
                 line = parse_frame(rendered.record, identity, f"frame {rendered.frame.index}")
                 lines[line.frame] = line
+                assert isinstance(rendered.frame, Frame)  # a step that only finds hands back the frame
                 sampler.add(rendered.frame.rgb, line)
 
         for item in read_media(container, info, audio=False):

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from faceveil.anonymize.anonymizer import Anonymizer
 from faceveil.config import AnonymizerConfig, DetectorConfig, check_choice
 from faceveil.core.detections import Detections
-from faceveil.core.frame import Frame
+from faceveil.core.frame import Frame, FrameTime
 from faceveil.errors import ConfigError, FaceveilError, InputError
 from faceveil.media.video_io import DecodedFrame, VideoInfo, VideoOutputConfig, open_input, probe, read_media
 from faceveil.pipeline.graph import FrameStep, GraphCounts, Progress, Rendered, render_file
@@ -161,17 +162,15 @@ class FaceStep:
             if regions.tracker_id is not None:
                 self._tracks.update(int(t) for t in regions.tracker_id)
                 self.report.tracks = len(self._tracks)
-            frame = held.frame
+            record = _audit_record(held.index, held.pts, regions, whole)
             if whole:
                 self.report.hidden_whole += 1
-                rgb = self.anonymizer.mark(np.zeros_like(frame.rgb))
+                frame = held.frame
+                yield Rendered(frame, self.anonymizer.mark(np.zeros_like(frame.rgb)), record)
             elif self.render:
-                rgb = self.anonymizer.hide(frame, regions).image
+                yield Rendered(*hide_decoded(self.anonymizer, held, regions), record)
             else:
-                rgb = frame.rgb
-            # the output frame carries the hidden pixels only: the original is freed here
-            hidden = Frame(rgb, frame.index, frame.pts, frame.time_base)
-            yield Rendered(hidden, rgb, _audit_record(frame, regions, whole))
+                yield Rendered(held.frame, held.frame.rgb, record)
 
     def _detect(self, item: DecodedFrame) -> tuple[Detections, bool | None]:
         """(detections, hide whole frame?); None instead of a bool means: leave the frame out."""
@@ -338,9 +337,27 @@ class VideoJob:
         return manifest_text(sign(document, options.signing_key))
 
 
-def _audit_record(frame: Frame, regions: Detections, whole: bool) -> dict[str, Any]:
+def hide_decoded(
+    anonymizer: Anonymizer, item: DecodedFrame, detections: Detections
+) -> tuple[Frame | FrameTime, npt.NDArray[np.uint8]]:
+    """``item`` with ``detections`` hidden, as (its place in time, the pixels to encode).
+
+    Where the anonymizer can (the default blur) and the decoder's I420 pixels are upright, the
+    regions are hidden in those planes and the encoder takes them as they are: no RGB round trip,
+    and every pixel outside the regions keeps the decoder's bytes. Otherwise the RGB frame is
+    hidden. Either way only the hidden pixels are kept: the original is freed with ``item``.
+    """
+    planes = item.i420
+    if planes is not None and anonymizer.hides_i420:
+        return FrameTime(item.index, item.pts, item.time_base), anonymizer.hide_i420(planes, detections)
+    frame = item.frame
+    rgb = anonymizer.hide(frame, detections).image
+    return Frame(rgb, frame.index, frame.pts, frame.time_base), rgb
+
+
+def _audit_record(index: int, pts: int | None, regions: Detections, whole: bool) -> dict[str, Any]:
     """One frame line of the regions document (exact boxes: a render from it hides the same pixels)."""
-    return FrameRegions(frame.index, frame.pts, regions_from_detections(regions), whole).to_json()
+    return FrameRegions(index, pts, regions_from_detections(regions), whole).to_json()
 
 
 def anonymize_video(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -28,16 +29,40 @@ LINK_DISTANCE = 1.0
 LINK_SIZE_RATIO = 2.0
 
 
+@dataclass(frozen=True, eq=False)
+class _Row:
+    """One region row as plain arrays (the columns of a one-row `Detections`, not validated:
+    the frame's rows are validated once, when :meth:`Backfill.push` releases them merged)."""
+
+    xyxy: npt.NDArray[np.float32]  # (1, 4)
+    confidence: npt.NDArray[np.float32]  # (1,)
+    landmarks: npt.NDArray[np.float32] | None  # (1, K, 2)
+    tracker_id: npt.NDArray[np.int64]  # (1,)
+    data: dict[str, npt.NDArray[Any]]  # each of length 1
+
+    @classmethod
+    def of(cls, regions: Detections, index: int, tracker_id: npt.NDArray[np.int64]) -> _Row:
+        """Row ``index`` of ``regions`` (whose ``tracker_id`` is ``tracker_id``)."""
+        rows = slice(index, index + 1)
+        landmarks = None if regions.landmarks is None else regions.landmarks[rows]
+        data = {key: value[rows] for key, value in regions.data.items()}
+        return cls(regions.xyxy[rows], regions.confidence[rows], landmarks, tracker_id[rows], data)
+
+    def detections(self) -> Detections:
+        """This row as a validated `Detections`."""
+        return Detections(self.xyxy, self.confidence, self.landmarks, self.tracker_id, self.data)
+
+
 @dataclass
 class _Seen:
     """The last detection of one track."""
 
     frame: int
-    row: Detections  # one row: the detection as the tracker returned it
+    row: _Row  # the detection as the tracker returned it
     linked: bool = False  # already continued by a newer track
 
 
-def filled_row(first: Detections, second: Detections, share: float) -> Detections:
+def filled_row(first: _Row, second: _Row, share: float) -> _Row:
     """One ``filled`` row between detections ``first`` and ``second`` (``share`` 0 is ``first``)."""
     weight = np.float32(share)
     box = (1 - weight) * first.xyxy + weight * second.xyxy
@@ -48,7 +73,33 @@ def filled_row(first: Detections, second: Detections, share: float) -> Detection
     data = dict(second.data)
     data["source"] = np.array([FILLED])
     confidence = np.minimum(first.confidence, second.confidence)
-    return Detections(box, confidence, landmarks, second.tracker_id, data)
+    return _Row(box, confidence, landmarks, second.tracker_id, data)
+
+
+def merged(regions: Detections, rows: list[_Row]) -> Detections:
+    """``regions`` and the added ``rows``, exactly as ``Detections.merge`` of all of them as one-row
+    `Detections` would give (columns kept only where every non-empty part has them), built and
+    validated once."""
+    if not rows:
+        return regions
+    parts: list[Detections | _Row] = [regions, *rows] if len(regions) else list(rows)
+    if len(parts) == 1:
+        return rows[0].detections()
+    counts = {p.landmarks.shape[1] if p.landmarks is not None else -1 for p in parts}
+    landmarks = None
+    if len(counts) == 1 and -1 not in counts:
+        landmarks = np.concatenate([p.landmarks for p in parts if p.landmarks is not None])
+    tracker_id = None
+    if all(p.tracker_id is not None for p in parts):
+        tracker_id = np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None])
+    keys = set.intersection(*(set(p.data) for p in parts))
+    return Detections(
+        xyxy=np.concatenate([p.xyxy for p in parts]),
+        confidence=np.concatenate([p.confidence for p in parts]),
+        landmarks=landmarks,
+        tracker_id=tracker_id,
+        data={k: np.concatenate([p.data[k] for p in parts]) for k in sorted(keys)},
+    )
 
 
 class Backfill:
@@ -66,7 +117,7 @@ class Backfill:
         self.config = config or TrackerConfig()
         # a detection at frame b fills frames down to b - delay, never earlier
         self._delay = max(self.config.max_gap - 1, self.config.lookback, 0)
-        self._buffer: deque[tuple[int, list[Detections]]] = deque()
+        self._buffer: deque[tuple[int, Detections, list[_Row]]] = deque()
         self._seen: dict[int, _Seen] = {}
         self._next: int | None = None
 
@@ -93,7 +144,7 @@ class Backfill:
         if self._next is not None and index != self._next:
             raise ValueError(f"frames must be pushed in order: expected frame {self._next}, got {index}")
         self._next = index + 1
-        self._buffer.append((index, [regions]))
+        self._buffer.append((index, regions, []))
         self._fill(index, regions)
         self._forget(index)
         return self._release(self._settled(index))
@@ -106,14 +157,14 @@ class Backfill:
         return released
 
     # --------------------------------------------------------------------------------------------
-    def _add(self, frame: int, row: Detections) -> None:
+    def _add(self, frame: int, row: _Row) -> None:
         if not self._buffer:
             return
         position = frame - self._buffer[0][0]
         if 0 <= position < len(self._buffer):
-            self._buffer[position][1].append(row)
+            self._buffer[position][2].append(row)
 
-    def _interpolate(self, start: _Seen, end: Detections, frame: int) -> None:
+    def _interpolate(self, start: _Seen, end: _Row, frame: int) -> None:
         span = frame - start.frame
         for step in range(1, span):
             self._add(start.frame + step, filled_row(start.row, end, step / span))
@@ -123,34 +174,36 @@ class Backfill:
             return
         source = regions.data.get("source")
         detected = np.ones(len(regions), bool) if source is None else np.asarray(source) == DETECTED
-        born: list[Detections] = []
+        born: list[_Row] = []
         for i in np.flatnonzero(detected):
-            row = regions[int(i)]
+            row = _Row.of(regions, int(i), regions.tracker_id)
             track_id = int(regions.tracker_id[i])
             seen = self._seen.get(track_id)
             if seen is None:
                 born.append(row)
+                first = filled_row(row, row, 1.0)  # the same row for every frame before
                 for before in range(max(0, frame - self.config.lookback), frame):
-                    self._add(before, filled_row(row, row, 1.0))
+                    self._add(before, first)
             elif 2 <= frame - seen.frame <= self.config.max_gap:
                 self._interpolate(seen, row, frame)
             self._seen[track_id] = _Seen(frame, row)
         if born:
             self._link(frame, born)
 
-    def _link(self, frame: int, born: list[Detections]) -> None:
+    def _link(self, frame: int, born: list[_Row]) -> None:
         """Interpolate from lost tracks to new tracks that continue them (the same face)."""
         lost = [
             s for s in self._seen.values() if not s.linked and 2 <= frame - s.frame <= self.config.max_gap
         ]
         if not lost:
             return
-        pairs: list[tuple[float, int, int]] = []
-        for b, row in enumerate(born):
-            for old, seen in enumerate(lost):
-                distance = _link_distance(seen.row.xyxy[0], row.xyxy[0])
-                if distance <= LINK_DISTANCE:
-                    pairs.append((distance, b, old))
+        distances = link_distances(
+            np.concatenate([s.row.xyxy for s in lost]), np.concatenate([r.xyxy for r in born])
+        )
+        pairs = [
+            (float(distances[b, old]), int(b), int(old))
+            for b, old in zip(*np.nonzero(distances <= LINK_DISTANCE), strict=True)
+        ]
         used_born: set[int] = set()
         for _, b, old in sorted(pairs):
             if b in used_born or lost[old].linked:
@@ -183,18 +236,21 @@ class Backfill:
     def _release(self, upto: int | None) -> list[tuple[int, Detections]]:
         released = []
         while self._buffer and (upto is None or self._buffer[0][0] <= upto):
-            index, parts = self._buffer.popleft()
-            merged = Detections.merge(parts) if len(parts) > 1 else parts[0]
-            released.append((index, merged if len(merged) else parts[0]))
+            index, regions, rows = self._buffer.popleft()
+            released.append((index, merged(regions, rows)))
         return released
 
 
-def _link_distance(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32]) -> float:
-    """Centre distance over mean size; infinite when the sizes differ too much."""
-    old_size = np.maximum(old[2:] - old[:2], 1e-6)
-    new_size = np.maximum(new[2:] - new[:2], 1e-6)
-    ratio = float(np.max(np.maximum(old_size / new_size, new_size / old_size)))
-    if ratio > LINK_SIZE_RATIO:
-        return float("inf")
-    centre_gap = float(np.linalg.norm((old[:2] + old[2:]) / 2 - (new[:2] + new[2:]) / 2))
-    return centre_gap / float(np.mean((old_size + new_size) / 2))
+def link_distances(old: npt.NDArray[np.float32], new: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    """``(len(new), len(old))`` centre distances of boxes over their mean size; infinite where the
+    sizes differ by more than ``LINK_SIZE_RATIO``."""
+    old, new = old[None, :, :], new[:, None, :]
+    old_size = np.maximum(old[..., 2:] - old[..., :2], 1e-6)
+    new_size = np.maximum(new[..., 2:] - new[..., :2], 1e-6)
+    ratio = np.max(np.maximum(old_size / new_size, new_size / old_size), axis=-1)
+    centre_gap = np.linalg.norm(
+        (old[..., :2] + old[..., 2:]) / 2 - (new[..., :2] + new[..., 2:]) / 2, axis=-1
+    )
+    mean_size = np.mean((old_size + new_size) / 2, axis=-1)
+    distance = centre_gap.astype(np.float64) / mean_size.astype(np.float64)
+    return np.where(ratio > LINK_SIZE_RATIO, np.inf, distance)

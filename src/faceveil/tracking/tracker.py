@@ -90,9 +90,11 @@ def greedy_match(iou: npt.NDArray[np.float32], threshold: float) -> list[tuple[i
 def move_landmarks(
     landmarks: npt.NDArray[np.float32], old: npt.NDArray[np.float32], new: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
-    """Landmarks ``(N, K, 2)`` placed in box ``old`` moved to the same place in box ``new``."""
-    old_size = np.maximum(old[2:] - old[:2], 1e-6)
-    moved = (landmarks - old[:2]) / old_size * (new[2:] - new[:2]) + new[:2]
+    """Landmarks ``(N, K, 2)`` placed in boxes ``old`` moved to the same place in boxes ``new``
+    (one box ``(4,)`` for all, or one per row ``(N, 4)``)."""
+    old, new = old[..., None, :], new[..., None, :]  # broadcast over the K points
+    old_size = np.maximum(old[..., 2:] - old[..., :2], 1e-6)
+    moved = (landmarks - old[..., :2]) / old_size * (new[..., 2:] - new[..., :2]) + new[..., :2]
     return np.asarray(moved, dtype=np.float32)
 
 
@@ -109,38 +111,66 @@ def empty_output() -> Detections:
 
 
 class _Track:
-    """One face followed over frames."""
+    """One face followed over frames; its last detection is row ``row`` of ``found``."""
 
-    def __init__(self, track_id: int, row: Detections) -> None:
+    def __init__(self, track_id: int, found: Detections, row: int) -> None:
         self.track_id = track_id
-        self.filter = KalmanBoxFilter(row.xyxy[0])
-        self.last = row  # the last detection of this face (one row)
+        self.filter = KalmanBoxFilter(found.xyxy[row])
+        self.found, self.row = found, row  # the frame output holding this face's last detection
         self.since = 0  # frames since the last detection
 
-    def detected(self, row: Detections) -> None:
-        self.filter.update(row.xyxy[0])
-        self.last = row
+    def detected(self, found: Detections, row: int) -> None:
+        self.filter.update(found.xyxy[row])
+        self.found, self.row = found, row
         self.since = 0
 
-    def held(self, margin_growth: float) -> Detections:
-        """The predicted box, enlarged for the frames without detection, as one tracked row."""
-        predicted = self.filter.box.astype(np.float32)
-        size = predicted[2:] - predicted[:2]
-        grow = np.float32(margin_growth * self.since) * size
-        box = np.concatenate([predicted[:2] - grow, predicted[2:] + grow])
-        landmarks = self.last.landmarks
-        if landmarks is not None:
-            landmarks = move_landmarks(landmarks, self.last.xyxy[0], predicted)
-        score = np.clip(self.last.confidence * SCORE_DECAY**self.since, 0.0, 1.0)
-        data = dict(self.last.data)
-        data["source"] = np.array([TRACKED])
-        return Detections(
-            xyxy=box[None, :],
-            confidence=score,
-            landmarks=landmarks,
-            tracker_id=np.array([self.track_id], dtype=np.int64),
-            data=data,
-        )
+
+def _held_rows(tracks: list[_Track], margin_growth: float) -> list[Detections]:
+    """Each held track's predicted box, enlarged for the frames without detection, as tracked
+    rows: one `Detections` for all of them (validated once), or one per track when their last
+    detections differ in landmarks or data columns (so that merging drops the same columns)."""
+    if not tracks:
+        return []
+    first = _columns(tracks[0].found)
+    if len(tracks) == 1 or any(_columns(t.found) != first for t in tracks):
+        return [_held_block([t], margin_growth) for t in tracks]
+    return [_held_block(tracks, margin_growth)]
+
+
+def _columns(found: Detections) -> tuple[int | None, list[str]]:
+    """What merging compares: the number of landmarks (None without) and the data columns."""
+    return (None if found.landmarks is None else found.landmarks.shape[1]), list(found.data)
+
+
+def _held_block(tracks: list[_Track], margin_growth: float) -> Detections:
+    """The tracked rows of ``tracks``, whose last detections have the same columns."""
+    predicted = np.stack([t.filter.box for t in tracks]).astype(np.float32)
+    size = predicted[:, 2:] - predicted[:, :2]
+    grow = np.array([np.float32(margin_growth * t.since) for t in tracks], np.float32)[:, None] * size
+    box = np.concatenate([predicted[:, :2] - grow, predicted[:, 2:] + grow], axis=1)
+    last_box = np.stack([t.found.xyxy[t.row] for t in tracks])
+    landmarks = None
+    if tracks[0].found.landmarks is not None:
+        points = np.stack([t.found.landmarks[t.row] for t in tracks])  # type: ignore[index]
+        landmarks = move_landmarks(points, last_box, predicted)
+    decay = np.array([SCORE_DECAY**t.since for t in tracks]).astype(np.float32)
+    confidence = np.array([t.found.confidence[t.row] for t in tracks], np.float32)
+    score = np.clip(confidence * decay, 0.0, 1.0)
+    # one-row slices, concatenated: each column keeps its dtype (a string column its width)
+    data = {
+        key: np.concatenate([t.found.data[key][t.row : t.row + 1] for t in tracks])
+        for key in tracks[0].found.data
+    }
+    data["source"] = np.full(len(tracks), TRACKED)
+    if len(tracks) > 1:
+        data = {key: data[key] for key in sorted(data)}  # as `Detections.merge` orders them
+    return Detections(
+        xyxy=box,
+        confidence=score,
+        landmarks=landmarks,
+        tracker_id=np.array([t.track_id for t in tracks], dtype=np.int64),
+        data=data,
+    )
 
 
 class FaceTracker:
@@ -203,14 +233,14 @@ class FaceTracker:
         self._next_id += len(born)
         found = with_source(detections, DETECTED, ids)
         for d, t in pairs:
-            self._tracks[t].detected(found[d])
+            self._tracks[t].detected(found, d)
         matched = {t for _, t in pairs}
         for i, track in enumerate(self._tracks):
             if i not in matched:
                 track.since += 1
         self._tracks = [t for t in self._tracks if t.since <= self.config.hold]
         # a new face is a track from its first frame (no minimum number of hits)
-        self._tracks.extend(_Track(int(ids[d]), found[int(d)]) for d in born)
-        held = [t.held(self.config.margin_growth) for t in self._tracks if t.since > 0]
+        self._tracks.extend(_Track(int(ids[d]), found, int(d)) for d in born)
+        held = _held_rows([t for t in self._tracks if t.since > 0], self.config.margin_growth)
         out = Detections.merge([found, *held])
         return out if len(out) else empty_output()
