@@ -167,11 +167,17 @@ def main() -> None:
     )
     parser.add_argument("--pitch", type=float, nargs=2, metavar=("MIN", "MAX"), help="faceveil's pitch range")
     parser.add_argument("--formant", type=float, nargs=2, metavar=("MIN", "MAX"), help="its formant range")
-    parser.add_argument("--tilt", type=float, help="its tilt in dB")
+    parser.add_argument("--wobble", type=float, help="its slow pitch movement in semitones")
+    parser.add_argument("--tilt", type=float, help="its colouring under 1 kHz in dB")
     args = parser.parse_args()
     settings = {
         k: tuple(v) if isinstance(v, list) else v
-        for k, v in (("pitch", args.pitch), ("formant", args.formant), ("tilt_db", args.tilt))
+        for k, v in (
+            ("pitch", args.pitch),
+            ("formant", args.formant),
+            ("wobble", args.wobble),
+            ("tilt_db", args.tilt),
+        )
         if v is not None
     }
     items, transcripts = load_items(args.data)

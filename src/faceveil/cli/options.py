@@ -326,7 +326,7 @@ def cluster_config(args: argparse.Namespace) -> ClusterConfig | None:
 
 
 def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) -> None:
-    """``--seed``, ``--pitch MIN MAX``, ``--formant MIN MAX``, ``--tilt DB`` (and, with
+    """``--seed``, ``--pitch MIN MAX``, ``--formant MIN MAX``, ``--wobble ST``, ``--tilt DB`` (and, with
     ``choice``, ``--voice keep|disguise|drop`` for media with a sound track)."""
     group = parser.add_argument_group("voice disguise")
     if choice:
@@ -348,24 +348,33 @@ def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) 
         "--pitch",
         type=float,
         nargs=2,
-        default=(3.0, 6.0),
+        default=(2.0, 4.0),
         metavar=("MIN", "MAX"),
-        help="size of the pitch move in semitones, up or down at random (default: 3 6)",
+        help="size of the pitch move in semitones, up or down at random (default: 2 4)",
     )
     group.add_argument(
         "--formant",
         type=float,
         nargs=2,
-        default=(1.04, 1.10),
+        default=(1.03, 1.08),
         metavar=("MIN", "MAX"),
-        help="ratio the formants are stretched or squeezed by, at random (default: 1.04 1.10)",
+        help="ratio the formants are stretched or squeezed by, in the pitch's direction "
+        "(default: 1.03 1.08)",
+    )
+    group.add_argument(
+        "--wobble",
+        type=float,
+        default=3.0,
+        metavar="ST",
+        help="depth in semitones of a slow random movement of the pitch (reshapes the "
+        "intonation; never below a 1-semitone move), 0 for none (default: 3)",
     )
     group.add_argument(
         "--tilt",
         type=float,
-        default=9.0,
+        default=18.0,
         metavar="DB",
-        help="largest random spectral colouring in dB, 0 for none (default: 9)",
+        help="depth of a random colouring under 1 kHz in dB, 0 for none (default: 18)",
     )
 
 
@@ -373,7 +382,9 @@ def voice_config(args: argparse.Namespace) -> VoiceConfig:
     """`VoiceConfig` from parsed options (without the seed: commands draw one transform per file)."""
     from faceveil.voice.config import VoiceConfig
 
-    return VoiceConfig(pitch=tuple(args.pitch), formant=tuple(args.formant), tilt_db=args.tilt)
+    return VoiceConfig(
+        pitch=tuple(args.pitch), formant=tuple(args.formant), wobble=args.wobble, tilt_db=args.tilt
+    )
 
 
 def voice_mode(args: argparse.Namespace) -> str:

@@ -163,6 +163,7 @@ _FROM_ARGS = [
     "voice",
     "pitch",
     "formant",
+    "wobble",
     "tilt",
     "seed",
 ]

@@ -16,7 +16,7 @@ values every stream starts from::
     manifest = "manifests"          # or true: beside each recorded file
     signing_key = "signing.pem"
     audio = "keep"                  # or "drop": recordings and pushes carry the sound (AAC)
-    voice = "disguise"              # or "keep" (default), "drop"; pitch, formant, tilt, seed
+    voice = "disguise"              # or "keep" (default), "drop"; pitch, formant, wobble, tilt, seed
 
 Every key is checked; an unknown key is an error naming the valid ones.
 """
@@ -90,11 +90,12 @@ STREAM_KEYS: dict[str, Any] = {
     "voice": None,
     "pitch": None,
     "formant": None,
+    "wobble": None,
     "tilt": None,
     "seed": None,
 }
 #: The voice disguise's settings a stream may give (None: `VoiceConfig`'s defaults).
-_VOICE_KEYS = {"pitch": "pitch", "formant": "formant", "tilt": "tilt_db", "seed": "seed"}
+_VOICE_KEYS = {"pitch": "pitch", "formant": "formant", "wobble": "wobble", "tilt": "tilt_db", "seed": "seed"}
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
@@ -201,8 +202,9 @@ def _sound(v: Mapping[str, Any]) -> tuple[str, AudioFilterFactory | None]:
                 if not isinstance(pair, list | tuple) or len(pair) != 2:
                     raise ConfigError(f"{name} is a pair [MIN, MAX], got {pair!r}")
                 given[name] = (float(pair[0]), float(pair[1]))
-        if "tilt_db" in given:
-            given["tilt_db"] = float(given["tilt_db"])
+        for name in ("tilt_db", "wobble"):
+            if name in given:
+                given[name] = float(given[name])
         if "seed" in given and (isinstance(given["seed"], bool) or not isinstance(given["seed"], int)):
             raise ConfigError(f"seed is a non-negative integer, got {given['seed']!r}")
         config = VoiceConfig(**given)

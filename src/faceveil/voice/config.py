@@ -14,6 +14,14 @@ FRAME_MS_RANGE = (16.0, 60.0)
 #: Pitch and formant moves beyond these ranges leave speech unintelligible.
 MAX_SEMITONES = 12.0
 MAX_FORMANT_RATIO = 1.5
+#: Largest depth of the slow pitch movement, in semitones.
+MAX_WOBBLE = 6.0
+#: The slow pitch movement never brings the move under this many semitones (nor reverses it).
+MIN_MOVE_SEMITONES = 1.0
+#: Frequencies (Hz) of the slow pitch movement's components: the pace of intonation.
+WOBBLE_HZ = (0.3, 2.0)
+#: Largest depth of the random colouring, in dB.
+MAX_TILT_DB = 24.0
 
 
 @dataclass(frozen=True)
@@ -24,10 +32,15 @@ class VoiceConfig:
         pitch: ``(min, max)`` size of the pitch move in semitones; each recording moves its pitch
             up or down (at random) by an amount drawn in this range.
         formant: ``(min, max)`` ratio by which the spectral envelope (the formants, set by the
-            vocal tract) is stretched or compressed, direction at random, e.g. ``(1.04, 1.10)``.
-        tilt_db: largest random tilt and colouring of the spectrum in dB (0: none); a random
-            smooth equaliser that moves what a speaker encoder hears and speech recognition,
-            which normalises the channel, hardly notices.
+            vocal tract) is stretched or compressed, in the pitch's direction (as between a
+            lower and a higher voice), e.g. ``(1.03, 1.08)``.
+        wobble: depth in semitones of a slow random movement of the pitch around its move (a
+            sum of three slow sinusoids, 0.3-2 Hz, drawn per recording; 0: none): it reshapes
+            the speaker's intonation. It never brings the move under
+            ``MIN_MOVE_SEMITONES`` nor reverses it.
+        tilt_db: depth in dB of a random colouring of the spectrum under 1 kHz, where the
+            pitch's first harmonics and the first formant lie (0: none); speech recognition,
+            which normalises the channel, hardly notices it.
         frame_ms: analysis frame length; it is also the latency of the live block filter.
         seed: seed of the random draw (None: a fresh draw from the operating system's entropy).
             It is never written into any output.
@@ -36,9 +49,10 @@ class VoiceConfig:
     is refused with `ConfigError`.
     """
 
-    pitch: tuple[float, float] = (3.0, 6.0)
-    formant: tuple[float, float] = (1.04, 1.10)
-    tilt_db: float = 9.0
+    pitch: tuple[float, float] = (2.0, 4.0)
+    formant: tuple[float, float] = (1.03, 1.08)
+    wobble: float = 3.0
+    tilt_db: float = 18.0
     frame_ms: float = 40.0
     seed: int | None = field(default=None, repr=False, metadata={"secret": True})
 
@@ -58,8 +72,10 @@ class VoiceConfig:
                 "this setting can leave the voice as it is: give a pitch move (pitch min > 0 "
                 "semitones) or a formant move (formant min > 1), or both"
             )
-        if not 0.0 <= self.tilt_db <= 12.0:
-            raise ConfigError(f"tilt_db must lie in [0, 12], got {self.tilt_db}")
+        if not 0.0 <= self.wobble <= MAX_WOBBLE:
+            raise ConfigError(f"wobble must lie in [0, {MAX_WOBBLE:g}] semitones, got {self.wobble}")
+        if not 0.0 <= self.tilt_db <= MAX_TILT_DB:
+            raise ConfigError(f"tilt_db must lie in [0, {MAX_TILT_DB:g}], got {self.tilt_db}")
         if not FRAME_MS_RANGE[0] <= self.frame_ms <= FRAME_MS_RANGE[1]:
             raise ConfigError(f"frame_ms must lie in [{FRAME_MS_RANGE[0]:g}, {FRAME_MS_RANGE[1]:g}]")
         if self.seed is not None and self.seed < 0:
@@ -67,7 +83,9 @@ class VoiceConfig:
 
 
 #: Number of random cosine components of the equaliser.
-EQ_TERMS = 3
+EQ_TERMS = 4
+#: Number of sinusoids of the slow pitch movement.
+WOBBLE_TERMS = 3
 
 
 @dataclass(frozen=True)
@@ -77,12 +95,17 @@ class DisguiseParams:
     Attributes:
         pitch_ratio: factor on the fundamental frequency (2 ** (semitones / 12)).
         formant_ratio: factor on the formant frequencies.
-        eq: ``EQ_TERMS`` (amplitude dB, phase) pairs of the random equaliser on a warped axis.
+        eq: ``EQ_TERMS`` (amplitude dB, phase) pairs of the random equaliser (a log-frequency
+            axis from 50 to 700 Hz, faded out by 1050 Hz).
+        wobble: (amplitude semitones, frequency Hz, phase) of each sinusoid of the slow pitch
+            movement; the move at time t is ``12 log2(pitch_ratio) + sum a sin(2 pi f t + p)``,
+            kept at least ``MIN_MOVE_SEMITONES`` in the move's direction.
     """
 
     pitch_ratio: float
     formant_ratio: float
     eq: tuple[tuple[float, float], ...] = ()
+    wobble: tuple[tuple[float, float, float], ...] = ()
 
     def __post_init__(self) -> None:
         if not (0.4 < self.pitch_ratio < 2.5 and 0.5 < self.formant_ratio < 2.0):
@@ -98,11 +121,28 @@ def draw_params(config: VoiceConfig, rng: np.random.Generator | None = None) -> 
     """Draw one recording's transform from ``config``'s ranges (with ``config.seed`` unless
     ``rng`` is given)."""
     rng = rng if rng is not None else np.random.default_rng(config.seed)
-    semitones = rng.uniform(*config.pitch) * rng.choice((-1.0, 1.0))
+    direction = float(rng.choice((-1.0, 1.0)))
+    semitones = rng.uniform(*config.pitch) * direction
     log_formant = rng.uniform(math.log(config.formant[0]), math.log(config.formant[1]))
-    formant = math.exp(log_formant * rng.choice((-1.0, 1.0)))
+    formant = math.exp(log_formant * direction)
     eq = tuple(
-        (float(rng.uniform(-1.0, 1.0) * config.tilt_db / EQ_TERMS), float(rng.uniform(0.0, 2 * math.pi)))
+        (
+            float(rng.uniform(-1.0, 1.0) * config.tilt_db / math.sqrt(EQ_TERMS)),
+            float(rng.uniform(0.0, 2 * math.pi)),
+        )
         for _ in range(EQ_TERMS)
     )
-    return DisguiseParams(pitch_ratio=float(2.0 ** (semitones / 12.0)), formant_ratio=formant, eq=eq)
+    wobble: tuple[tuple[float, float, float], ...] = ()
+    if config.wobble > 0.0:
+        log_hz = (math.log(WOBBLE_HZ[0]), math.log(WOBBLE_HZ[1]))
+        wobble = tuple(
+            (
+                float(rng.uniform(0.5, 1.0) * config.wobble / math.sqrt(WOBBLE_TERMS)),
+                float(math.exp(rng.uniform(*log_hz))),
+                float(rng.uniform(0.0, 2 * math.pi)),
+            )
+            for _ in range(WOBBLE_TERMS)
+        )
+    return DisguiseParams(
+        pitch_ratio=float(2.0 ** (semitones / 12.0)), formant_ratio=formant, eq=eq, wobble=wobble
+    )

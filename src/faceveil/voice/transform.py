@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import ConfigError, InputError
-from faceveil.voice.config import DisguiseParams, VoiceConfig, draw_params
+from faceveil.voice.config import MIN_MOVE_SEMITONES, DisguiseParams, VoiceConfig, draw_params
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -83,6 +83,7 @@ class VoiceBlockFilter:
         self._energy_in = np.zeros(_GAIN_HOPS - 1)
         self._energy_out = np.zeros(_GAIN_HOPS - 1)
         self._gain = 1.0
+        self._frames_done = 0
 
     @staticmethod
     def _cepstrum_maps(n: int, rate: int, formant: float) -> tuple[FloatArray, FloatArray]:
@@ -106,12 +107,30 @@ class VoiceBlockFilter:
 
     @staticmethod
     def _make_eq(params: DisguiseParams, bins: int, rate: int) -> FloatArray:
+        """The random colouring: cosines on a log-frequency axis from 50 to 700 Hz (the first
+        harmonics and the first formant, which a speaker encoder weighs most), faded out by
+        1050 Hz; above, the spectrum is left as the envelope and pitch moves make it."""
         hz = np.arange(bins) * (rate / 2.0) / (bins - 1)
-        axis = np.log1p(hz / 700.0) / math.log1p(8000.0 / 700.0)  # mel-like, 1 at 8 kHz
+        axis = np.clip(np.log(np.maximum(hz, 50.0) / 50.0) / math.log(700.0 / 50.0), 0.0, 1.0)
         curve = np.zeros(bins)
         for term, (db, phase) in enumerate(params.eq, start=1):
             curve += db * np.cos(np.pi * term * axis + phase)
-        return np.asarray(curve * (math.log(10.0) / 20.0))  # dB -> natural log of amplitude
+        fade = np.clip((1050.0 - hz) / 350.0, 0.0, 1.0)
+        return np.asarray(curve * fade * (math.log(10.0) / 20.0))  # dB -> natural log of amplitude
+
+    def _ratios(self, frames: int) -> npt.NDArray[np.float64]:
+        """Pitch ratio of each of the next ``frames`` frames: the move plus the slow movement,
+        a function of the frame's time since the first sample (so blocks do not change it)."""
+        base = 12.0 * math.log2(self.params.pitch_ratio)
+        if not self.params.wobble or base == 0.0:
+            return np.full(frames, self.params.pitch_ratio)
+        t = (self._frames_done + np.arange(frames)) * (self._hop / self.rate)
+        move = np.full(frames, abs(base))
+        sign = 1.0 if base > 0 else -1.0
+        for amplitude, hz, phase in self.params.wobble:
+            move += amplitude * np.sin(2.0 * np.pi * hz * t + phase)
+        move = np.maximum(move, min(abs(base), MIN_MOVE_SEMITONES))
+        return np.asarray(2.0 ** (sign * move / 12.0))
 
     def process(self, block: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
         """Disguise ``block`` (float samples ``(n, channels)`` in [-1, 1]); returns ``n`` samples,
@@ -210,7 +229,9 @@ class VoiceBlockFilter:
         right = np.minimum.accumulate(np.where(peak, k, 2 * bins)[..., ::-1], axis=-1)[..., ::-1]
         region = np.where(right - k < k - left, right, left)
         region = np.where((region >= 0) & (region < bins), region, k)  # no peak: the bin itself
-        shift = np.rint(region * (self.params.pitch_ratio - 1.0)).astype(np.intp)
+        ratio = self._ratios(frames)
+        self._frames_done += frames
+        shift = np.rint(region * (ratio[None, :, None] - 1.0)).astype(np.intp)
         # rotation of every region: the previous frame's (through its nearest peak) + shift x hop
         step = shift.astype(np.float32) * np.float32(2.0 * np.pi * self._hop / self._n)
         rotation = np.empty(fine.shape, dtype=np.float32)
