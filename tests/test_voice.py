@@ -89,6 +89,9 @@ def test_draws_are_random_per_recording_and_seeded() -> None:
         {"formant": (0.9, 1.1)},
         {"frame_ms": 80.0},
         {"tilt_db": -1.0},
+        {"tilt_db": 41.0},
+        {"wobble": -0.5},
+        {"wobble": 6.5},
         {"seed": -1},
     ],
 )

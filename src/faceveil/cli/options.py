@@ -348,33 +348,33 @@ def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) 
         "--pitch",
         type=float,
         nargs=2,
-        default=(2.0, 4.0),
+        default=(2.0, 3.0),
         metavar=("MIN", "MAX"),
-        help="size of the pitch move in semitones, up or down at random (default: 2 4)",
+        help="size of the pitch move in semitones, up or down at random (default: 2 3)",
     )
     group.add_argument(
         "--formant",
         type=float,
         nargs=2,
-        default=(1.03, 1.08),
+        default=(1.02, 1.05),
         metavar=("MIN", "MAX"),
         help="ratio the formants are stretched or squeezed by, in the pitch's direction "
-        "(default: 1.03 1.08)",
+        "(default: 1.02 1.05)",
     )
     group.add_argument(
         "--wobble",
         type=float,
-        default=3.0,
+        default=2.0,
         metavar="ST",
         help="depth in semitones of a slow random movement of the pitch (reshapes the "
-        "intonation; never below a 1-semitone move), 0 for none (default: 3)",
+        "intonation; never below a 1-semitone move), 0 for none (default: 2)",
     )
     group.add_argument(
         "--tilt",
         type=float,
-        default=18.0,
+        default=30.0,
         metavar="DB",
-        help="depth of a random colouring under 1 kHz in dB, 0 for none (default: 18)",
+        help="depth of a random colouring under 1.5 kHz in dB, 0 for none (default: 30)",
     )
 
 

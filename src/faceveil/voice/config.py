@@ -21,7 +21,7 @@ MIN_MOVE_SEMITONES = 1.0
 #: Frequencies (Hz) of the slow pitch movement's components: the pace of intonation.
 WOBBLE_HZ = (0.3, 2.0)
 #: Largest depth of the random colouring, in dB.
-MAX_TILT_DB = 24.0
+MAX_TILT_DB = 40.0
 
 
 @dataclass(frozen=True)
@@ -33,14 +33,14 @@ class VoiceConfig:
             up or down (at random) by an amount drawn in this range.
         formant: ``(min, max)`` ratio by which the spectral envelope (the formants, set by the
             vocal tract) is stretched or compressed, in the pitch's direction (as between a
-            lower and a higher voice), e.g. ``(1.03, 1.08)``.
+            lower and a higher voice), e.g. ``(1.02, 1.05)``.
         wobble: depth in semitones of a slow random movement of the pitch around its move (a
             sum of three slow sinusoids, 0.3-2 Hz, drawn per recording; 0: none): it reshapes
             the speaker's intonation. It never brings the move under
             ``MIN_MOVE_SEMITONES`` nor reverses it.
-        tilt_db: depth in dB of a random colouring of the spectrum under 1 kHz, where the
-            pitch's first harmonics and the first formant lie (0: none); speech recognition,
-            which normalises the channel, hardly notices it.
+        tilt_db: depth in dB of a random colouring of the spectrum under 1.5 kHz, where the
+            pitch's first harmonics and the first formant lie (0: none): what a speaker encoder
+            weighs most, and what speech recognition, which normalises the channel, needs least.
         frame_ms: analysis frame length; it is also the latency of the live block filter.
         seed: seed of the random draw (None: a fresh draw from the operating system's entropy).
             It is never written into any output.
@@ -49,10 +49,10 @@ class VoiceConfig:
     is refused with `ConfigError`.
     """
 
-    pitch: tuple[float, float] = (2.0, 4.0)
-    formant: tuple[float, float] = (1.03, 1.08)
-    wobble: float = 3.0
-    tilt_db: float = 18.0
+    pitch: tuple[float, float] = (2.0, 3.0)
+    formant: tuple[float, float] = (1.02, 1.05)
+    wobble: float = 2.0
+    tilt_db: float = 30.0
     frame_ms: float = 40.0
     seed: int | None = field(default=None, repr=False, metadata={"secret": True})
 
@@ -84,6 +84,8 @@ class VoiceConfig:
 
 #: Number of random cosine components of the equaliser.
 EQ_TERMS = 4
+#: The equaliser's log-frequency axis runs from 50 Hz to this; it fades out by 1.5 times it.
+EQ_TOP_HZ = 1000.0
 #: Number of sinusoids of the slow pitch movement.
 WOBBLE_TERMS = 3
 
@@ -96,7 +98,7 @@ class DisguiseParams:
         pitch_ratio: factor on the fundamental frequency (2 ** (semitones / 12)).
         formant_ratio: factor on the formant frequencies.
         eq: ``EQ_TERMS`` (amplitude dB, phase) pairs of the random equaliser (a log-frequency
-            axis from 50 to 700 Hz, faded out by 1050 Hz).
+            axis from 50 Hz to ``EQ_TOP_HZ``, faded out by 1.5 times that).
         wobble: (amplitude semitones, frequency Hz, phase) of each sinusoid of the slow pitch
             movement; the move at time t is ``12 log2(pitch_ratio) + sum a sin(2 pi f t + p)``,
             kept at least ``MIN_MOVE_SEMITONES`` in the move's direction.

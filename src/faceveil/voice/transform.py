@@ -23,7 +23,13 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import ConfigError, InputError
-from faceveil.voice.config import MIN_MOVE_SEMITONES, DisguiseParams, VoiceConfig, draw_params
+from faceveil.voice.config import (
+    EQ_TOP_HZ,
+    MIN_MOVE_SEMITONES,
+    DisguiseParams,
+    VoiceConfig,
+    draw_params,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -107,15 +113,16 @@ class VoiceBlockFilter:
 
     @staticmethod
     def _make_eq(params: DisguiseParams, bins: int, rate: int) -> FloatArray:
-        """The random colouring: cosines on a log-frequency axis from 50 to 700 Hz (the first
-        harmonics and the first formant, which a speaker encoder weighs most), faded out by
-        1050 Hz; above, the spectrum is left as the envelope and pitch moves make it."""
+        """The random colouring: cosines on a log-frequency axis from 50 Hz to ``EQ_TOP_HZ``
+        (the first harmonics and the first formant, which a speaker encoder weighs most), faded
+        out by 1.5 times that; above, the spectrum is left as the envelope and pitch moves make
+        it."""
         hz = np.arange(bins) * (rate / 2.0) / (bins - 1)
-        axis = np.clip(np.log(np.maximum(hz, 50.0) / 50.0) / math.log(700.0 / 50.0), 0.0, 1.0)
+        axis = np.clip(np.log(np.maximum(hz, 50.0) / 50.0) / math.log(EQ_TOP_HZ / 50.0), 0.0, 1.0)
         curve = np.zeros(bins)
         for term, (db, phase) in enumerate(params.eq, start=1):
             curve += db * np.cos(np.pi * term * axis + phase)
-        fade = np.clip((1050.0 - hz) / 350.0, 0.0, 1.0)
+        fade = np.clip((1.5 * EQ_TOP_HZ - hz) / (0.5 * EQ_TOP_HZ), 0.0, 1.0)
         return np.asarray(curve * fade * (math.log(10.0) / 20.0))  # dB -> natural log of amplitude
 
     def _ratios(self, frames: int) -> npt.NDArray[np.float64]:
