@@ -358,8 +358,7 @@ def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) 
         nargs=2,
         default=(1.02, 1.05),
         metavar=("MIN", "MAX"),
-        help="ratio the formants are stretched or squeezed by, in the pitch's direction "
-        "(default: 1.02 1.05)",
+        help="ratio the formants are stretched or squeezed by, in the pitch's direction (default: 1.02 1.05)",
     )
     group.add_argument(
         "--wobble",
