@@ -42,7 +42,7 @@ def test_pitch_moved_by_the_drawn_ratio() -> None:
         params = draw_params(VoiceConfig(seed=seed, wobble=0.0))
         after = f0_autocorrelation(disguise_voice(x, 16000, params=params), 16000)
         assert after / before == pytest.approx(params.pitch_ratio, rel=0.04), seed
-        assert abs(12 * np.log2(after / before)) >= 1.5  # at least the 2-semitone minimum, less slack
+        assert abs(12 * np.log2(after / before)) >= 1.0  # at least the 1.5-semitone minimum, less slack
 
 
 def test_wobble_moves_the_pitch_slowly_and_never_under_a_semitone() -> None:

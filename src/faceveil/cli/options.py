@@ -348,9 +348,9 @@ def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) 
         "--pitch",
         type=float,
         nargs=2,
-        default=(2.0, 3.0),
+        default=(1.5, 2.5),
         metavar=("MIN", "MAX"),
-        help="size of the pitch move in semitones, up or down at random (default: 2 3)",
+        help="size of the pitch move in semitones, up or down at random (default: 1.5 2.5)",
     )
     group.add_argument(
         "--formant",
@@ -363,10 +363,10 @@ def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) 
     group.add_argument(
         "--wobble",
         type=float,
-        default=2.0,
+        default=1.5,
         metavar="ST",
         help="depth in semitones of a slow random movement of the pitch (reshapes the "
-        "intonation; never below a 1-semitone move), 0 for none (default: 2)",
+        "intonation; never below a 1-semitone move), 0 for none (default: 1.5)",
     )
     group.add_argument(
         "--tilt",

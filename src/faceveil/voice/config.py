@@ -49,9 +49,9 @@ class VoiceConfig:
     is refused with `ConfigError`.
     """
 
-    pitch: tuple[float, float] = (2.0, 3.0)
+    pitch: tuple[float, float] = (1.5, 2.5)
     formant: tuple[float, float] = (1.02, 1.05)
-    wobble: float = 2.0
+    wobble: float = 1.5
     tilt_db: float = 30.0
     frame_ms: float = 40.0
     seed: int | None = field(default=None, repr=False, metadata={"secret": True})
