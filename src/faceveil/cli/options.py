@@ -328,6 +328,9 @@ def cluster_config(args: argparse.Namespace) -> ClusterConfig | None:
 def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) -> None:
     """``--seed``, ``--pitch MIN MAX``, ``--formant MIN MAX``, ``--wobble ST``, ``--tilt DB`` (and, with
     ``choice``, ``--voice keep|disguise|drop`` for media with a sound track)."""
+    from faceveil.voice.config import VoiceConfig  # imported by the CLI anyway (numpy only)
+
+    default = VoiceConfig()  # the defaults are the library's, not copies of them
     group = parser.add_argument_group("voice disguise")
     if choice:
         group.add_argument(
@@ -348,32 +351,34 @@ def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) 
         "--pitch",
         type=float,
         nargs=2,
-        default=(1.5, 2.5),
+        default=default.pitch,
         metavar=("MIN", "MAX"),
-        help="size of the pitch move in semitones, up or down at random (default: 1.5 2.5)",
+        help="size of the pitch move in semitones, up or down at random "
+        f"(default: {default.pitch[0]:g} {default.pitch[1]:g})",
     )
     group.add_argument(
         "--formant",
         type=float,
         nargs=2,
-        default=(1.02, 1.05),
+        default=default.formant,
         metavar=("MIN", "MAX"),
-        help="ratio the formants are stretched or squeezed by, in the pitch's direction (default: 1.02 1.05)",
+        help="ratio the formants are stretched or squeezed by, in the pitch's direction "
+        f"(default: {default.formant[0]:g} {default.formant[1]:g})",
     )
     group.add_argument(
         "--wobble",
         type=float,
-        default=1.5,
+        default=default.wobble,
         metavar="ST",
         help="depth in semitones of a slow random movement of the pitch (reshapes the "
-        "intonation; never below a 1-semitone move), 0 for none (default: 1.5)",
+        f"intonation; never below a 1-semitone move), 0 for none (default: {default.wobble:g})",
     )
     group.add_argument(
         "--tilt",
         type=float,
-        default=30.0,
+        default=default.tilt_db,
         metavar="DB",
-        help="depth of a random colouring under 1.5 kHz in dB, 0 for none (default: 30)",
+        help=f"depth of a random colouring under 1.5 kHz in dB, 0 for none (default: {default.tilt_db:g})",
     )
 
 
