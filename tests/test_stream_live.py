@@ -367,9 +367,22 @@ outputs = ["dead.mkv"]
     assert main(["stream", "--config", str(config)]) == exit_codes.INPUT_FAILED
     err = capsys.readouterr().err
     assert "stream dead" in err
+    reports = [
+        json.loads(line.removeprefix("faceveil: "))
+        for line in err.splitlines()
+        if '"stream": "carphone"' in line
+    ]
+    stats = reports[-1]
     frames, times = decode(tmp_path / "carphone.mp4")
-    assert len(frames) == 120 and frames[0].shape == (144, 176, 3)
-    assert abs(times[-1] - times[0] - 119 * 1001 / 30000) < 0.01
+    # A live stream drops a frame it cannot keep up with (a loaded CI machine does, now and then):
+    # every one of the 120 source frames is either in the recording or counted as dropped.
+    assert stats["frames_in"] == 120 and stats["dropped"] <= 12
+    assert len(frames) == stats["frames_out"] - sum(stats["output_dropped"].values())
+    assert len(frames) + stats["dropped"] + sum(stats["output_dropped"].values()) == 120
+    assert frames[0].shape == (144, 176, 3)
+    steps = np.diff(np.asarray(times)) / (1001 / 30000)  # each frame keeps its source time
+    assert np.all(np.abs(steps - np.round(steps)) < 0.05) and np.all(np.round(steps) >= 1)
+    assert np.round(steps).sum() <= 119
     assert not (tmp_path / "dead.mkv").exists()
 
 
