@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,9 @@ from voice_support import f0_track, pitch_move, vowel
 Samples = npt.NDArray[np.float32]
 BLOCK = 1024  # what an AAC source gives per frame at 48 kHz
 MOVED = VoiceConfig(pitch=(4.0, 6.0), seed=7)  # every draw moves the pitch by 4 semitones or more
+# the same without the spectrum's normalisation, which a live filter measures as the sound comes
+# and a file's first pass over the whole recording: the two agree to the sample only without it
+MOVED_PLAIN = replace(MOVED, normalise=False)
 
 
 def stereo(seconds: float = 1.0) -> Samples:
@@ -70,12 +74,12 @@ def spec(**values: Any) -> StreamSpec:
 
 def test_the_live_disguise_is_the_offline_one_to_the_sample_and_in_time() -> None:
     x = stereo()
-    filt = disguiser(MOVED)(AUDIO_RATE, 2)
+    filt = disguiser(MOVED_PLAIN)(AUDIO_RATE, 2)
     assert isinstance(filt, VoiceBlockFilter) and filt.latency_samples <= 0.060 * AUDIO_RATE
     out = run_blocks(FilteredAudio(filt, 2), [x[i : i + BLOCK] for i in range(0, len(x), BLOCK)])
     y = joined(out)
     assert y.shape == x.shape  # every input sample once, none of the filter's priming
-    np.testing.assert_allclose(y, disguise_voice(x, AUDIO_RATE, MOVED), atol=1e-5)
+    np.testing.assert_allclose(y, disguise_voice(x, AUDIO_RATE, MOVED_PLAIN), atol=1e-5)
     position = 0
     for block in out:  # each block carries the time of the input samples it holds
         assert block.pts == pytest.approx(3.0 + position / AUDIO_RATE, abs=1e-9)
@@ -89,7 +93,7 @@ def test_a_block_the_real_disguiser_refuses_is_silent_and_the_rest_stays_in_sync
     blocks = [x[i : i + BLOCK] for i in range(0, len(x), BLOCK)]
     bad = 12
     sent = [b if i != bad else b[:, :1] for i, b in enumerate(blocks)]  # a mono block: refused
-    audio = FilteredAudio(disguiser(MOVED)(AUDIO_RATE, 2), 2)
+    audio = FilteredAudio(disguiser(MOVED_PLAIN)(AUDIO_RATE, 2), 2)
     y = joined(run_blocks(audio, sent))
     assert audio.failures == 1 and y.shape == x.shape
     latency = audio.latency
@@ -99,7 +103,7 @@ def test_a_block_the_real_disguiser_refuses_is_silent_and_the_rest_stays_in_sync
     # disguise makes of the input with that block silent (in sync to the sample)
     quiet = x.copy()
     quiet[bad * BLOCK : (bad + 1) * BLOCK] = 0.0
-    expected = disguise_voice(quiet, AUDIO_RATE, MOVED)
+    expected = disguise_voice(quiet, AUDIO_RATE, MOVED_PLAIN)
     expected[silent] = 0.0
     np.testing.assert_allclose(y, expected, atol=1e-5)
     clear = x[bad * BLOCK : (bad + 1) * BLOCK]
@@ -162,6 +166,29 @@ def test_voice_settings_from_the_command_line_and_streams_toml(tmp_path: Path) -
     assert made is not None and isinstance(made(AUDIO_RATE, 2), VoiceBlockFilter)
     with pytest.raises(SystemExit):  # argparse names the choices
         parser.parse_args(["stream", "rtmp://203.0.113.1/live/x", "-o", "x.mkv", "--voice", "robot"])
+
+    # the speaker's spectrum is normalised live unless a stream keeps it (normalise = false,
+    # --keep-spectrum): then the live filter is the plain offline disguise to the sample
+    x = stereo()
+    blocks = [x[i : i + BLOCK] for i in range(0, len(x), BLOCK)]
+    plain = disguise_voice(x, AUDIO_RATE, MOVED_PLAIN)
+    kept = spec(voice="disguise", pitch=[4, 6], seed=7, normalise=False).audio_filter
+    assert kept is not None
+    np.testing.assert_allclose(
+        joined(run_blocks(FilteredAudio(kept(AUDIO_RATE, 2), 2), blocks)), plain, atol=1e-5
+    )
+    normalised = spec(voice="disguise", pitch=[4, 6], seed=7).audio_filter
+    assert normalised is not None
+    live = joined(run_blocks(FilteredAudio(normalised(AUDIO_RATE, 2), 2), blocks))
+    assert np.abs(live - plain).max() > 0.01
+    argv += ["--seed", "7", "--keep-spectrum"]
+    made = _spec_from_args(parser.parse_args(argv)).audio_filter
+    assert made is not None
+    np.testing.assert_allclose(
+        joined(run_blocks(FilteredAudio(made(AUDIO_RATE, 2), 2), blocks)), plain, atol=1e-5
+    )
+    with pytest.raises(ConfigError, match="normalise"):
+        spec(voice="disguise", normalise="yes")
 
 
 def test_manifests_record_the_voice_choice_never_the_seed() -> None:

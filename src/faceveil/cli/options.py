@@ -326,7 +326,8 @@ def cluster_config(args: argparse.Namespace) -> ClusterConfig | None:
 
 
 def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) -> None:
-    """``--seed``, ``--pitch MIN MAX``, ``--formant MIN MAX``, ``--wobble ST``, ``--tilt DB`` (and, with
+    """``--seed``, ``--pitch MIN MAX``, ``--formant MIN MAX``, ``--wobble ST``, ``--tilt DB``,
+    ``--keep-spectrum`` (and, with
     ``choice``, ``--voice keep|disguise|drop`` for media with a sound track)."""
     from faceveil.voice.config import VoiceConfig  # imported by the CLI anyway (numpy only)
 
@@ -380,6 +381,12 @@ def add_voice_options(parser: argparse.ArgumentParser, *, choice: bool = False) 
         metavar="DB",
         help=f"depth of a random colouring under 1.5 kHz in dB, 0 for none (default: {default.tilt_db:g})",
     )
+    group.add_argument(
+        "--keep-spectrum",
+        action="store_true",
+        help="keep the speaker's long-term average spectrum instead of replacing it with a generic "
+        "one (a weaker disguise: that spectrum is much of what identifies a voice)",
+    )
 
 
 def voice_config(args: argparse.Namespace) -> VoiceConfig:
@@ -387,7 +394,11 @@ def voice_config(args: argparse.Namespace) -> VoiceConfig:
     from faceveil.voice.config import VoiceConfig
 
     return VoiceConfig(
-        pitch=tuple(args.pitch), formant=tuple(args.formant), wobble=args.wobble, tilt_db=args.tilt
+        pitch=tuple(args.pitch),
+        formant=tuple(args.formant),
+        wobble=args.wobble,
+        tilt_db=args.tilt,
+        normalise=not args.keep_spectrum,
     )
 
 

@@ -172,6 +172,8 @@ _FROM_ARGS = [
 def _spec_from_args(args: argparse.Namespace) -> StreamSpec:
     values: dict[str, Any] = {key: getattr(args, key) for key in _FROM_ARGS}
     values = {k: v for k, v in values.items() if v is not None and v is not False}
+    if args.keep_spectrum:
+        values["normalise"] = False
     values |= {"source": args.source, "outputs": args.outputs}
     return stream_spec(values, default_name="stream")
 

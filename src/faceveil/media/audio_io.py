@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from faceveil.errors import CorruptInputError, EmptyInputError, InputError, OutputError, UnsupportedInputError
 from faceveil.voice.config import VoiceConfig
-from faceveil.voice.transform import voice_filter
+from faceveil.voice.transform import FloatArray, measure_spectrum, voice_filter
 
 #: Demuxers faceveil reads audio files with.
 AUDIO_DEMUXERS = "wav,flac,mp3,mov,mp4,m4a,aac,ogg"
@@ -243,6 +243,31 @@ class AudioWriter:
             self.container.close()
 
 
+def track_spectrum(stream: Any, rate: int, layout: str, config: VoiceConfig) -> FloatArray | None:
+    """The long-term spectrum of a file's sound track ``stream`` (a PyAV stream of an open file),
+    from a first pass over that track alone in a container of its own; None when the file
+    cannot be read again (the track is then normalised as it comes, like live sound)."""
+    av = _av()
+    try:
+        container = av.open(str(stream.container.name), mode="r", options={"protocol_whitelist": "file"})
+    except (av.error.FFmpegError, OSError, AttributeError):
+        return None
+    try:
+        resampler = av.AudioResampler(format="flt", layout=layout, rate=rate)
+        channels = len(av.AudioLayout(layout).channels)
+
+        def blocks() -> Iterator[npt.NDArray[np.float32]]:
+            for frame in container.decode(container.streams[stream.index]):
+                for out in resampler.resample(frame):
+                    yield _packed(out, channels)
+
+        return measure_spectrum(blocks(), rate, config.frame_ms)
+    except (av.error.FFmpegError, IndexError):
+        return None
+    finally:
+        container.close()
+
+
 class DisguisedTrack:
     """A container's sound track, disguised on its way through: decoded frames in, disguised
     frames out, with the filter's latency removed (same samples, same start, same duration).
@@ -251,13 +276,16 @@ class DisguisedTrack:
         rate: the output's sample rate (the encoder's).
         layout: the output's channel layout name.
         config: the disguise (one transform is drawn for the track).
+        source: the input's sound track (a PyAV stream), measured beforehand so that the whole
+            track is normalised alike (see `track_spectrum`); None: as it comes.
     """
 
-    def __init__(self, rate: int, layout: str, config: VoiceConfig) -> None:
+    def __init__(self, rate: int, layout: str, config: VoiceConfig, source: Any = None) -> None:
         av = self._av = _av()
         self._resampler = av.AudioResampler(format="flt", layout=layout, rate=rate)
         self._channels = len(av.AudioLayout(layout).channels)
-        self._filter = voice_filter(rate, self._channels, config)
+        spectrum = track_spectrum(source, rate, layout, config) if config.normalise and source else None
+        self._filter = voice_filter(rate, self._channels, config, spectrum=spectrum)
         self._rate, self._layout = rate, layout
         self._skip = self._filter.latency_samples
         self._pts: int | None = None

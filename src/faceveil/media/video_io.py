@@ -496,7 +496,7 @@ class VideoSink:
             if layout is not None:
                 self.audio.layout = layout.name if len(layout.channels) <= 2 else "stereo"
             if voice is not None:
-                self._voice = DisguisedTrack(rate, self.audio.layout.name, voice)
+                self._voice = DisguisedTrack(rate, self.audio.layout.name, voice, source=audio_in)
         self.audio.metadata.clear()
 
     def write(self, frame: Frame | FrameTime, image: npt.NDArray[np.uint8]) -> None:

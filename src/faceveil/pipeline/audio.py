@@ -1,6 +1,7 @@
 """Audio files in, disguised audio files out: decode, disguise in blocks, encode, rename.
 
-Memory stays bounded (the live block filter runs over the decoded blocks); the output is
+Memory stays bounded (a first pass measures the recording's long-term spectrum, then the
+block filter runs over the decoded blocks); the output is
 written under a temporary name and renamed at the end, so a failed job leaves no file.
 """
 
@@ -18,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import OutputError
-from faceveil.media.audio_io import AudioWriter, decode_blocks, format_for, open_audio
+from faceveil.media.audio_io import AudioInfo, AudioWriter, decode_blocks, format_for, open_audio
 from faceveil.voice.config import VoiceConfig, draw_params
-from faceveil.voice.transform import VoiceBlockFilter
+from faceveil.voice.transform import FloatArray, VoiceBlockFilter, measure_spectrum
 
 Block = npt.NDArray[np.float32]
 
@@ -66,6 +67,16 @@ def _run(blocks: Iterator[Block], filt: VoiceBlockFilter) -> Iterator[Block]:
     yield filt.flush()
 
 
+def _spectrum(source: Path, info: AudioInfo, rate: int, config: VoiceConfig) -> FloatArray | None:
+    """The recording's long-term spectrum: a first pass over the file (decoding is cheap next to
+    the disguise), so that the whole recording is normalised alike."""
+    container, _ = open_audio(source)
+    try:
+        return measure_spectrum(decode_blocks(container, info, rate), rate, config.frame_ms)
+    finally:
+        container.close()
+
+
 def temp_path(target: Path) -> Path:
     """A hidden temporary name beside ``target`` (its folder is made)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +112,15 @@ def disguise_audio_file(
     try:
         fmt = format_for(info, None if keep_format else target)
         rate = fmt.rate or info.rate
-        filt = VoiceBlockFilter(rate, info.channels, draw_params(config, rng), config.frame_ms)
+        spectrum = _spectrum(source, info, rate, config) if config.normalise else None
+        filt = VoiceBlockFilter(
+            rate,
+            info.channels,
+            draw_params(config, rng),
+            config.frame_ms,
+            spectrum=spectrum,
+            normalise=config.normalise,
+        )
         writer = AudioWriter(tmp, fmt, rate, info.layout)
         report = AudioReport(str(source), str(target), rate=rate, channels=info.channels, format=fmt.muxer)
         done = 0

@@ -16,7 +16,8 @@ values every stream starts from::
     manifest = "manifests"          # or true: beside each recorded file
     signing_key = "signing.pem"
     audio = "keep"                  # or "drop": recordings and pushes carry the sound (AAC)
-    voice = "disguise"              # or "keep" (default), "drop"; pitch, formant, wobble, tilt, seed
+    voice = "disguise"              # or "keep" (default), "drop"; pitch, formant, wobble, tilt,
+                                    # normalise (false: keep the speaker's average spectrum), seed
 
 Every key is checked; an unknown key is an error naming the valid ones.
 """
@@ -92,10 +93,18 @@ STREAM_KEYS: dict[str, Any] = {
     "formant": None,
     "wobble": None,
     "tilt": None,
+    "normalise": None,
     "seed": None,
 }
 #: The voice disguise's settings a stream may give (None: `VoiceConfig`'s defaults).
-_VOICE_KEYS = {"pitch": "pitch", "formant": "formant", "wobble": "wobble", "tilt": "tilt_db", "seed": "seed"}
+_VOICE_KEYS = {
+    "pitch": "pitch",
+    "formant": "formant",
+    "wobble": "wobble",
+    "tilt": "tilt_db",
+    "normalise": "normalise",
+    "seed": "seed",
+}
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
 
 
@@ -205,6 +214,8 @@ def _sound(v: Mapping[str, Any]) -> tuple[str, AudioFilterFactory | None]:
         for name in ("tilt_db", "wobble"):
             if name in given:
                 given[name] = float(given[name])
+        if "normalise" in given and not isinstance(given["normalise"], bool):
+            raise ConfigError(f"normalise is true or false, got {given['normalise']!r}")
         if "seed" in given and (isinstance(given["seed"], bool) or not isinstance(given["seed"], int)):
             raise ConfigError(f"seed is a non-negative integer, got {given['seed']!r}")
         config = VoiceConfig(**given)

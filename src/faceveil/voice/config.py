@@ -41,6 +41,10 @@ class VoiceConfig:
         tilt_db: depth in dB of a random colouring of the spectrum under 1.5 kHz, where the
             pitch's first harmonics and the first formant lie (0: none): what a speaker encoder
             weighs most, and what speech recognition, which normalises the channel, needs least.
+        normalise: divide out the speaker's long-term average spectrum and put a generic
+            speech slope in its place, before the rest of the disguise (see
+            :mod:`faceveil.voice.spectrum`): measured over the whole recording for files and
+            sound tracks, as the sound comes for live streams.
         frame_ms: analysis frame length; it is also the latency of the live block filter.
         seed: seed of the random draw (None: a fresh draw from the operating system's entropy).
             It is never written into any output.
@@ -53,6 +57,7 @@ class VoiceConfig:
     formant: tuple[float, float] = (1.02, 1.05)
     wobble: float = 1.5
     tilt_db: float = 30.0
+    normalise: bool = True
     frame_ms: float = 40.0
     seed: int | None = field(default=None, repr=False, metadata={"secret": True})
 

@@ -1,22 +1,25 @@
 """The voice disguise: a source-filter split in a short-time Fourier transform.
 
-Every frame's log spectrum is split into its smooth envelope (cepstral liftering: the formants,
-set by the vocal tract) and its fine structure (the harmonics of the pitch). The fine structure
-is moved by the pitch ratio (each spectral peak's region moved rigidly with its phases: a
-peak-shifting phase vocoder, without the phasiness of bin-by-bin shifting), the envelope by the
-formant ratio, and a smooth random equaliser colours the result; each frame keeps its input's
-energy, so loudness stays. Frames overlap by 75 % with Hann windows on both sides, so joins do
-not click, and everything that sounds goes through the same transform (there is no speech
-detector to leave a voice clear).
+Every frame's log spectrum is first divided by the speaker's long-term average spectrum and
+multiplied by a generic one (see :mod:`faceveil.voice.spectrum`), then split into its smooth
+envelope (cepstral liftering: the formants, set by the vocal tract) and its fine structure (the
+harmonics of the pitch). The fine structure is moved by the pitch ratio (each spectral peak's
+region moved rigidly with its phases: a peak-shifting phase vocoder, without the phasiness of
+bin-by-bin shifting), the envelope by the formant ratio, and a smooth random equaliser colours
+the result; each frame keeps its input's energy, so loudness stays. Frames overlap by 75 % with
+Hann windows on both sides, so joins do not click, and everything that sounds goes through the
+same transform (there is no speech detector to leave a voice clear).
 
 `VoiceBlockFilter` runs block by block (for live audio, with one frame of latency);
-:func:`disguise_voice` runs it over a whole recording and drops that latency, so both give the
-same samples.
+:func:`disguise_voice` measures the recording's spectrum (:func:`measure_spectrum`), runs the
+filter over it and drops that latency, so a filter given the same spectrum gives the same
+samples; a live filter without one measures it as the sound comes.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -30,6 +33,7 @@ from faceveil.voice.config import (
     VoiceConfig,
     draw_params,
 )
+from faceveil.voice.spectrum import LIVE_MEMORY_S, LIVE_RAMP_S, SpectrumMeter, normalising_gain
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -42,6 +46,8 @@ _TWO_PI32 = np.float32(2.0 * np.pi)
 _INV_TWO_PI32 = np.float32(0.5 / np.pi)
 #: Loudness follows the input over this many hops (80 ms at the default 40 ms frames).
 _GAIN_HOPS = 8
+#: Frames measured at a time by `measure_spectrum`.
+_MEASURE_FRAMES = 2048
 #: Largest loudness correction (x4: +-12 dB).
 _MAX_GAIN = 4.0
 
@@ -64,7 +70,16 @@ class VoiceBlockFilter:
         latency_samples: samples the output lags the input (one frame: 40 ms by default).
     """
 
-    def __init__(self, rate: int, channels: int, params: DisguiseParams, frame_ms: float = 40.0) -> None:
+    def __init__(
+        self,
+        rate: int,
+        channels: int,
+        params: DisguiseParams,
+        frame_ms: float = 40.0,
+        *,
+        spectrum: FloatArray | None = None,
+        normalise: bool = True,
+    ) -> None:
         if rate < 8000:
             raise ConfigError(f"sample rate must be at least 8000 Hz, got {rate}")
         if not 1 <= channels <= 64:
@@ -90,6 +105,18 @@ class VoiceBlockFilter:
         self._energy_out = np.zeros(_GAIN_HOPS - 1)
         self._gain = 1.0
         self._frames_done = 0
+        # the speaker's long-term spectrum, divided out: measured beforehand (``spectrum``) or,
+        # live, as the sound comes
+        self._meter: SpectrumMeter | None = None
+        self._norm = np.zeros(bins, dtype=np.float32)
+        if normalise and spectrum is not None:
+            if spectrum.shape != (bins,):
+                raise ConfigError(
+                    f"spectrum must have {bins} bins for frame_ms {frame_ms}, got {spectrum.shape}"
+                )
+            self._norm = normalising_gain(spectrum, rate).astype(np.float32)
+        elif normalise:
+            self._meter = SpectrumMeter(bins, LIVE_MEMORY_S * rate / hop)
 
     @staticmethod
     def _cepstrum_maps(n: int, rate: int, formant: float) -> tuple[FloatArray, FloatArray]:
@@ -206,6 +233,9 @@ class VoiceBlockFilter:
         re, im = spectrum.real.astype(np.float32), spectrum.imag.astype(np.float32)
         power = re * re + im * im
         log_mag = 0.5 * np.log(power + np.float32(_TINY))
+        if self._meter is not None:
+            self._follow(power)
+        log_mag += self._norm
         both = (log_mag @ self._to_cepstrum) @ self._from_cepstrum  # envelope, warped envelope
         bins = log_mag.shape[-1]
         fine = log_mag - both[..., :bins]
@@ -218,6 +248,16 @@ class VoiceBlockFilter:
         magnitude *= np.sqrt(ratio)
         out = np.fft.irfft(magnitude * (np.cos(phases) + 1j * np.sin(phases)), n=self._n, axis=-1)
         return np.asarray(out * self._synthesis)
+
+    def _follow(self, power: npt.NDArray[np.float32]) -> None:
+        """Live: count these frames in the running spectrum and update the gain, which grows
+        from none to full over the first ``LIVE_RAMP_S`` seconds of sound."""
+        assert self._meter is not None
+        self._meter.add(power.sum(axis=0).astype(np.float64))
+        seconds = self._meter.frames * self._hop / self.rate
+        gain = normalising_gain(self._meter.louder_half(), self.rate)
+        if gain.shape[0]:
+            self._norm = (min(1.0, seconds / LIVE_RAMP_S) * gain).astype(np.float32)
 
     def _shift_peaks(
         self, fine: npt.NDArray[np.float32], phase: npt.NDArray[np.float32]
@@ -265,6 +305,33 @@ class VoiceBlockFilter:
         return moved, phases
 
 
+def measure_spectrum(
+    blocks: Iterable[npt.NDArray[np.floating[Any]]], rate: int, frame_ms: float = 40.0
+) -> FloatArray | None:
+    """The long-term spectrum of a recording given as blocks ``(n, channels)``, as the disguise
+    divides it out (see :mod:`faceveil.voice.spectrum`); None when it holds no sound.
+
+    Framed as `VoiceBlockFilter` frames it (same length and window), a few thousand frames at a
+    time, so that memory stays bounded on hour-long recordings."""
+    n = _frame_length(rate, frame_ms)
+    hop = n // 4
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    meter = SpectrumMeter(n // 2 + 1)
+    pending: FloatArray | None = None
+    for block in blocks:
+        data = np.asarray(block, dtype=np.float64).T
+        buffer = data if pending is None else np.concatenate([pending, data], axis=1)
+        frames = (buffer.shape[1] - n) // hop + 1 if buffer.shape[1] >= n else 0
+        for start in range(0, frames, _MEASURE_FRAMES):
+            count = min(_MEASURE_FRAMES, frames - start)
+            part = buffer[:, start * hop : (start + count - 1) * hop + n]
+            view = np.lib.stride_tricks.sliding_window_view(part, n, axis=1)[:, ::hop]
+            spectrum = np.fft.rfft(view * window, axis=-1)
+            meter.add((spectrum.real**2 + spectrum.imag**2).sum(axis=0))
+        pending = buffer[:, frames * hop :]
+    return meter.louder_half()
+
+
 def _as_channels(samples: npt.NDArray[np.generic]) -> tuple[npt.NDArray[np.float32], bool]:
     data = np.asarray(samples)
     if data.ndim not in (1, 2) or data.size == 0:
@@ -301,15 +368,27 @@ def disguise_voice(
     config = config or VoiceConfig()
     data, mono = _as_channels(samples)
     params = params if params is not None else draw_params(config)
-    filt = VoiceBlockFilter(rate, data.shape[1], params, config.frame_ms)
+    spectrum = measure_spectrum([data], rate, config.frame_ms) if config.normalise else None
+    filt = VoiceBlockFilter(
+        rate, data.shape[1], params, config.frame_ms, spectrum=spectrum, normalise=config.normalise
+    )
     out = np.concatenate([filt.process(data), filt.flush()])[filt.latency_samples :]
     return out[:, 0] if mono else out
 
 
 def voice_filter(
-    rate: int, channels: int, config: VoiceConfig | None = None, *, params: DisguiseParams | None = None
+    rate: int,
+    channels: int,
+    config: VoiceConfig | None = None,
+    *,
+    params: DisguiseParams | None = None,
+    spectrum: FloatArray | None = None,
 ) -> VoiceBlockFilter:
-    """A live `VoiceBlockFilter` with a transform drawn from ``config`` (or the given ``params``)."""
+    """A `VoiceBlockFilter` with a transform drawn from ``config`` (or the given ``params``),
+    normalising against ``spectrum`` (see :func:`measure_spectrum`) or, without it, against
+    the spectrum of the sound as it comes (live)."""
     config = config or VoiceConfig()
     params = params if params is not None else draw_params(config)
-    return VoiceBlockFilter(rate, channels, params, config.frame_ms)
+    return VoiceBlockFilter(
+        rate, channels, params, config.frame_ms, spectrum=spectrum, normalise=config.normalise
+    )
