@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -106,22 +106,7 @@ class Detections:
             return cls.empty()
         if len(parts) == 1:
             return parts[0]
-        landmarks = None
-        shapes = {p.landmarks.shape[1] if p.landmarks is not None else -1 for p in parts}
-        if len(shapes) == 1 and -1 not in shapes:
-            landmarks = np.concatenate([p.landmarks for p in parts if p.landmarks is not None])
-        tracker_id = None
-        if all(p.tracker_id is not None for p in parts):
-            tracker_id = np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None])
-        keys = set.intersection(*(set(p.data) for p in parts))
-        data = {k: np.concatenate([p.data[k] for p in parts]) for k in sorted(keys)}
-        return cls(
-            xyxy=np.concatenate([p.xyxy for p in parts]),
-            confidence=np.concatenate([p.confidence for p in parts]),
-            landmarks=landmarks,
-            tracker_id=tracker_id,
-            data=data,
-        )
+        return merge_columns(parts)
 
     def __len__(self) -> int:
         return len(self.xyxy)
@@ -177,3 +162,38 @@ class Detections:
                 record["track"] = int(self.tracker_id[i])
             records.append(record)
         return records
+
+
+class Columns(Protocol):
+    """What `merge_columns` reads of each part: a `Detections`, or rows kept as plain arrays."""
+
+    @property
+    def xyxy(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def confidence(self) -> npt.NDArray[np.float32]: ...
+    @property
+    def landmarks(self) -> npt.NDArray[np.float32] | None: ...
+    @property
+    def tracker_id(self) -> npt.NDArray[np.int64] | None: ...
+    @property
+    def data(self) -> Mapping[str, npt.NDArray[Any]]: ...
+
+
+def merge_columns(parts: Sequence[Columns]) -> Detections:
+    """One validated `Detections` of ``parts``' rows in order; the optional columns (landmarks,
+    tracker ids, data keys) are kept only where every part has them."""
+    landmarks = None
+    shapes = {p.landmarks.shape[1] if p.landmarks is not None else -1 for p in parts}
+    if len(shapes) == 1 and -1 not in shapes:
+        landmarks = np.concatenate([p.landmarks for p in parts if p.landmarks is not None])
+    tracker_id = None
+    if all(p.tracker_id is not None for p in parts):
+        tracker_id = np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None])
+    keys = set.intersection(*(set(p.data) for p in parts))
+    return Detections(
+        xyxy=np.concatenate([p.xyxy for p in parts]),
+        confidence=np.concatenate([p.confidence for p in parts]),
+        landmarks=landmarks,
+        tracker_id=tracker_id,
+        data={k: np.concatenate([p.data[k] for p in parts]) for k in sorted(keys)},
+    )

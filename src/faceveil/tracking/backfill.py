@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from faceveil.core.detections import Detections
+from faceveil.core.detections import Detections, merge_columns
 from faceveil.tracking.tracker import DETECTED, FILLED, TrackerConfig
 
 #: A face born near where a lost one vanished is the same face when their centres are closer than
@@ -85,21 +85,7 @@ def merged(regions: Detections, rows: list[_Row]) -> Detections:
     parts: list[Detections | _Row] = [regions, *rows] if len(regions) else list(rows)
     if len(parts) == 1:
         return rows[0].detections()
-    counts = {p.landmarks.shape[1] if p.landmarks is not None else -1 for p in parts}
-    landmarks = None
-    if len(counts) == 1 and -1 not in counts:
-        landmarks = np.concatenate([p.landmarks for p in parts if p.landmarks is not None])
-    tracker_id = None
-    if all(p.tracker_id is not None for p in parts):
-        tracker_id = np.concatenate([p.tracker_id for p in parts if p.tracker_id is not None])
-    keys = set.intersection(*(set(p.data) for p in parts))
-    return Detections(
-        xyxy=np.concatenate([p.xyxy for p in parts]),
-        confidence=np.concatenate([p.confidence for p in parts]),
-        landmarks=landmarks,
-        tracker_id=tracker_id,
-        data={k: np.concatenate([p.data[k] for p in parts]) for k in sorted(keys)},
-    )
+    return merge_columns(parts)
 
 
 class Backfill:
