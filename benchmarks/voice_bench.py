@@ -169,6 +169,9 @@ def main() -> None:
     parser.add_argument("--formant", type=float, nargs=2, metavar=("MIN", "MAX"), help="its formant range")
     parser.add_argument("--wobble", type=float, help="its slow pitch movement in semitones")
     parser.add_argument("--tilt", type=float, help="its colouring under 1 kHz in dB")
+    parser.add_argument(
+        "--keep-spectrum", action="store_true", help="without its long-term spectrum normalisation"
+    )
     args = parser.parse_args()
     settings = {
         k: tuple(v) if isinstance(v, list) else v
@@ -177,6 +180,7 @@ def main() -> None:
             ("formant", args.formant),
             ("wobble", args.wobble),
             ("tilt_db", args.tilt),
+            ("normalise", False if args.keep_spectrum else None),
         )
         if v is not None
     }

@@ -43,10 +43,13 @@ def test_pitch_moved_by_the_drawn_ratio() -> None:
     before = f0_autocorrelation(x, 16000)
     assert abs(before - 130.0) < 3.0
     for seed in range(4):
-        params = draw_params(VoiceConfig(seed=seed, wobble=0.0))
-        after = f0_autocorrelation(disguise_voice(x, 16000, params=params), 16000)
+        # the pitch alone: with the spectrum's normalisation, this steady synthetic vowel's
+        # flattened harmonic comb sends the autocorrelation tracker an octave off now and then
+        config = VoiceConfig(seed=seed, wobble=0.0, normalise=False)
+        params = draw_params(config)
+        after = f0_autocorrelation(disguise_voice(x, 16000, config, params=params), 16000)
         assert after / before == pytest.approx(params.pitch_ratio, rel=0.04), seed
-        assert abs(12 * np.log2(after / before)) >= 1.0  # at least the 1.5-semitone minimum, less slack
+        assert abs(12 * np.log2(after / before)) >= 0.9  # the 1-semitone minimum, less the tracker's slack
 
 
 def test_wobble_moves_the_pitch_slowly_and_never_under_a_semitone() -> None:

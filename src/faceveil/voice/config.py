@@ -53,10 +53,10 @@ class VoiceConfig:
     is refused with `ConfigError`.
     """
 
-    pitch: tuple[float, float] = (1.5, 2.5)
+    pitch: tuple[float, float] = (1.0, 2.0)
     formant: tuple[float, float] = (1.02, 1.05)
-    wobble: float = 1.5
-    tilt_db: float = 30.0
+    wobble: float = 1.0
+    tilt_db: float = 35.0
     normalise: bool = True
     frame_ms: float = 40.0
     seed: int | None = field(default=None, repr=False, metadata={"secret": True})
