@@ -40,6 +40,8 @@ _LEVEL_RANGE_DB = (-110.0, 20.0)
 #: statistics (older frames count less, with this time constant).
 LIVE_RAMP_S = 4.0
 LIVE_MEMORY_S = 120.0
+#: Live: the gain is updated every this many seconds of sound.
+LIVE_UPDATE_S = 0.1
 
 
 class SpectrumMeter:

@@ -33,7 +33,13 @@ from faceveil.voice.config import (
     VoiceConfig,
     draw_params,
 )
-from faceveil.voice.spectrum import LIVE_MEMORY_S, LIVE_RAMP_S, SpectrumMeter, normalising_gain
+from faceveil.voice.spectrum import (
+    LIVE_MEMORY_S,
+    LIVE_RAMP_S,
+    LIVE_UPDATE_S,
+    SpectrumMeter,
+    normalising_gain,
+)
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -117,6 +123,7 @@ class VoiceBlockFilter:
             self._norm = normalising_gain(spectrum, rate).astype(np.float32)
         elif normalise:
             self._meter = SpectrumMeter(bins, LIVE_MEMORY_S * rate / hop)
+        self._waiting: list[npt.NDArray[np.float32]] = []  # live: frames not yet counted
 
     @staticmethod
     def _cepstrum_maps(n: int, rate: int, formant: float) -> tuple[FloatArray, FloatArray]:
@@ -250,10 +257,16 @@ class VoiceBlockFilter:
         return np.asarray(out * self._synthesis)
 
     def _follow(self, power: npt.NDArray[np.float32]) -> None:
-        """Live: count these frames in the running spectrum and update the gain, which grows
-        from none to full over the first ``LIVE_RAMP_S`` seconds of sound."""
+        """Live: count these frames in the running spectrum and, every ``LIVE_UPDATE_S`` of
+        sound, update the gain, which grows from none to full over the first ``LIVE_RAMP_S``
+        seconds of sound (the spectrum moves slowly: updating it per block costs CPU for
+        nothing)."""
         assert self._meter is not None
-        self._meter.add(power.sum(axis=0).astype(np.float64))
+        self._waiting.append(power.sum(axis=0))
+        if sum(len(p) for p in self._waiting) * self._hop < LIVE_UPDATE_S * self.rate:
+            return
+        self._meter.add(np.concatenate(self._waiting).astype(np.float64))
+        self._waiting = []
         seconds = self._meter.frames * self._hop / self.rate
         gain = normalising_gain(self._meter.louder_half(), self.rate)
         if gain.shape[0]:
