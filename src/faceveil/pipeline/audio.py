@@ -1,8 +1,8 @@
 """Audio files in, disguised audio files out: decode, disguise in blocks, encode, rename.
 
 Memory stays bounded (a first pass measures the recording's long-term spectrum, then the
-block filter runs over the decoded blocks); the output is
-written under a temporary name and renamed at the end, so a failed job leaves no file.
+block filter runs over the decoded blocks); the output is written under a temporary name and
+renamed at the end, so a failed job leaves no file.
 """
 
 from __future__ import annotations
