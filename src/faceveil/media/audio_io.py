@@ -144,21 +144,29 @@ def decode_blocks(
 ) -> Iterator[npt.NDArray[np.float32]]:
     """Float32 ``(n, channels)`` blocks of the first audio stream (resampled to ``rate`` if given)."""
     av = _av()
-    resampler = av.AudioResampler(format="flt", layout=info.layout, rate=rate or info.rate)
     count = 0
     try:
-        for frame in container.decode(container.streams.audio[0]):
-            for out in resampler.resample(frame):
-                yield _packed(out, info.channels)
-                count += out.samples
-        for out in resampler.resample(None):
-            yield _packed(out, info.channels)
-            count += out.samples
+        stream = container.streams.audio[0]
+        for block in _resampled(container, stream, info.layout, info.channels, rate or info.rate):
+            yield block
+            count += block.shape[0]
     except av.error.FFmpegError as exc:
         where = "cannot be decoded" if count == 0 else f"is damaged after {count} samples"
         raise CorruptInputError(f"the audio {where}: {exc}") from None
     if count == 0:
         raise CorruptInputError("the audio has no samples")
+
+
+def _resampled(
+    container: Any, stream: Any, layout: str, channels: int, rate: int
+) -> Iterator[npt.NDArray[np.float32]]:
+    """Float32 ``(n, channels)`` blocks of ``stream``, resampled to ``layout`` and ``rate``."""
+    resampler = _av().AudioResampler(format="flt", layout=layout, rate=rate)
+    for frame in container.decode(stream):
+        for out in resampler.resample(frame):
+            yield _packed(out, channels)
+    for out in resampler.resample(None):
+        yield _packed(out, channels)
 
 
 def _packed(frame: Any, channels: int) -> npt.NDArray[np.float32]:
@@ -253,15 +261,9 @@ def track_spectrum(stream: Any, rate: int, layout: str, config: VoiceConfig) -> 
     except (av.error.FFmpegError, OSError, AttributeError):
         return None
     try:
-        resampler = av.AudioResampler(format="flt", layout=layout, rate=rate)
         channels = len(av.AudioLayout(layout).channels)
-
-        def blocks() -> Iterator[npt.NDArray[np.float32]]:
-            for frame in container.decode(container.streams[stream.index]):
-                for out in resampler.resample(frame):
-                    yield _packed(out, channels)
-
-        return measure_spectrum(blocks(), rate, config.frame_ms)
+        blocks = _resampled(container, container.streams[stream.index], layout, channels, rate)
+        return measure_spectrum(blocks, rate, config.frame_ms)
     except (av.error.FFmpegError, IndexError):
         return None
     finally:

@@ -21,7 +21,7 @@ import numpy.typing as npt
 from faceveil.errors import OutputError
 from faceveil.media.audio_io import AudioInfo, AudioWriter, decode_blocks, format_for, open_audio
 from faceveil.voice.config import VoiceConfig, draw_params
-from faceveil.voice.transform import FloatArray, VoiceBlockFilter, measure_spectrum
+from faceveil.voice.transform import FloatArray, VoiceBlockFilter, measure_spectrum, voice_filter
 
 Block = npt.NDArray[np.float32]
 
@@ -113,14 +113,7 @@ def disguise_audio_file(
         fmt = format_for(info, None if keep_format else target)
         rate = fmt.rate or info.rate
         spectrum = _spectrum(source, info, rate, config) if config.normalise else None
-        filt = VoiceBlockFilter(
-            rate,
-            info.channels,
-            draw_params(config, rng),
-            config.frame_ms,
-            spectrum=spectrum,
-            normalise=config.normalise,
-        )
+        filt = voice_filter(rate, info.channels, config, params=draw_params(config, rng), spectrum=spectrum)
         writer = AudioWriter(tmp, fmt, rate, info.layout)
         report = AudioReport(str(source), str(target), rate=rate, channels=info.channels, format=fmt.muxer)
         done = 0

@@ -87,16 +87,14 @@ class SpectrumMeter:
         return np.asarray(self._sums[median:].sum(axis=0) / count) if count > 0 else None
 
 
-def normalising_gain(spectrum: FloatArray | None, rate: int) -> FloatArray:
+def normalising_gain(spectrum: FloatArray, rate: int) -> FloatArray:
     """Natural-log amplitude gain per bin that turns ``spectrum`` (a mean power spectrum, bins
-    from 0 Hz to ``rate / 2``) into the generic slope; zero (no change) for None.
+    from 0 Hz to ``rate / 2``) into the generic slope.
 
     The gain is smoothed over ``SMOOTH_HZ``, held constant above ``TOP_HZ``, limited to
     ``MAX_GAIN_DB`` around its loudness-weighted mean and centred on it (the disguise gives
     every frame its input's energy back, so the gain changes the spectrum's shape, never the
     loudness)."""
-    if spectrum is None:
-        return np.zeros(0)
     bins = spectrum.shape[0]
     hz = np.arange(bins) * (rate / 2.0) / (bins - 1)
     target = 1.0 / (1.0 + hz / TARGET_KNEE_HZ)

@@ -63,6 +63,11 @@ def _frame_length(rate: int, frame_ms: float) -> int:
     return max(64, round(rate * frame_ms / 1000.0 / 4.0) * 4)
 
 
+def _hann(n: int) -> FloatArray:
+    """The analysis (and synthesis) window: periodic Hann, ``n`` samples."""
+    return np.asarray(0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n))
+
+
 class VoiceBlockFilter:
     """Disguises audio block by block, with the same transform on every channel.
 
@@ -97,7 +102,7 @@ class VoiceBlockFilter:
         hop = self._hop = n // 4
         self.latency_samples = n
         bins = n // 2 + 1
-        self._window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+        self._window = _hann(n)
         self._synthesis = self._window / _OLA_GAIN
         self._to_cepstrum, self._from_cepstrum = self._cepstrum_maps(n, rate, params.formant_ratio)
         self._eq = self._make_eq(params, bins, rate).astype(np.float32)
@@ -268,8 +273,9 @@ class VoiceBlockFilter:
         self._meter.add(np.concatenate(self._waiting).astype(np.float64))
         self._waiting = []
         seconds = self._meter.frames * self._hop / self.rate
-        gain = normalising_gain(self._meter.louder_half(), self.rate)
-        if gain.shape[0]:
+        spectrum = self._meter.louder_half()
+        if spectrum is not None:
+            gain = normalising_gain(spectrum, self.rate)
             self._norm = (min(1.0, seconds / LIVE_RAMP_S) * gain).astype(np.float32)
 
     def _shift_peaks(
@@ -328,7 +334,7 @@ def measure_spectrum(
     time, so that memory stays bounded on hour-long recordings."""
     n = _frame_length(rate, frame_ms)
     hop = n // 4
-    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
+    window = _hann(n)
     meter = SpectrumMeter(n // 2 + 1)
     pending: FloatArray | None = None
     for block in blocks:
