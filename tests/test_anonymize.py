@@ -10,7 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from faceveil.anonymize.anonymizer import Anonymizer, Result
-from faceveil.anonymize.regions import build_regions, ellipse_mask, union_mask
+from faceveil.anonymize.regions import build_regions, ellipse_mask, merge_overlapping, union_mask
 from faceveil.config import AnonymizerConfig, MaskConfig
 from faceveil.core.detections import Detections
 from faceveil.core.frame import Frame
@@ -325,3 +325,38 @@ def test_min_margin_widens_small_regions_only() -> None:
     assert large[0].window == (35, 35, 165, 165)  # 1.3x (15 px) beats 2 px
     with pytest.raises(ConfigError, match="margin"):
         MaskConfig(min_margin=-1)
+
+
+def test_overlapping_regions_merge_without_losing_a_pixel() -> None:
+    """The same face seen twice (a tracked and a filled box) becomes one region; a neighbour that
+    only touches it stays apart; the union of the hidden pixels is exactly the same."""
+    rng = np.random.default_rng(3)
+    faces = [(100.0, 100.0, 160.0, 170.0), (104.0, 98.0, 166.0, 172.0), (150.0, 100.0, 210.0, 170.0)]
+    faces += [(x, y, x + s, y + s) for x, y, s in rng.uniform([0, 0, 10], [500, 300, 120], (40, 3))]
+    regions = build_regions(np.asarray(faces, np.float32), 1.3, "ellipse", 640, 480)
+    merged = merge_overlapping(regions)
+    assert len(merged) < len(regions)
+    assert np.array_equal(union_mask(merged, 640, 480), union_mask(regions, 640, 480))
+    for region in regions:  # each region lies in one merged region at least as large (the blur's sigma)
+        x1, y1, x2, y2 = region.window
+        holders = [
+            m
+            for m in merged
+            if m.window[0] <= x1 and m.window[1] <= y1 and m.window[2] >= x2 and m.window[3] >= y2
+        ]
+        assert any(m.size >= region.size for m in holders)
+    first_two = merge_overlapping(regions[:3])
+    assert len(first_two) == 2  # the duplicate pair is one; the third overlaps it by less than half
+    assert first_two[0] is regions[2]
+
+
+def test_a_face_given_twice_is_blurred_once_and_fully() -> None:
+    image = noise(300, 300, seed=9)
+    face: Box = (100, 100, 180, 190)
+    twice, mask = run(image, face, (102, 99, 183, 192), mode="blur")
+    once, _ = run(image, (100, 99, 183, 192), mode="blur")
+    assert np.all(changed(image, twice.image)[mask])
+    assert not changed(image, twice.image)[~mask].any()
+    assert float(twice.image[mask].astype(np.float64).std(axis=0).max()) < 20
+    # blurred once over the union, not a second time over the first blur
+    assert np.abs(twice.image.astype(int) - once.image.astype(int))[mask].mean() < 3

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from faceveil.anonymize.regions import Region
+from faceveil.anonymize.regions import Region, merge_overlapping
 from faceveil.config import MaskConfig
 
 Image = npt.NDArray[np.uint8]
@@ -48,7 +48,9 @@ class BlurFilter:
         self.strength = strength
 
     def apply(self, image: Image, regions: list[Region]) -> Image:
-        for region in regions:
+        """Blur every region; strongly overlapping ones (the same face seen twice) are blurred
+        once, as one region covering all their pixels (see `merge_overlapping`)."""
+        for region in merge_overlapping(regions):
             paste(image, region, self.blurred(image, region))
         return image
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from faceveil.anonymize.filters import BlurFilter, paste
-from faceveil.anonymize.regions import Region
+from faceveil.anonymize.regions import Region, merge_overlapping
 from faceveil.core.i420 import I420Image, i420_planes
 
 
@@ -38,10 +38,8 @@ class I420Blur:
     def apply(self, yuv: I420Image, regions: list[Region]) -> I420Image:
         """Hide every region of the contiguous I420 array ``yuv`` in place; return it."""
         y, u, v = i420_planes(yuv)
-        self.blur.apply(y, regions)
-        if not regions:
-            return yuv
-        for region in regions:
+        for region in merge_overlapping(regions):  # as BlurFilter.apply groups them
+            paste(y, region, self.blur.blurred(y, region))
             chroma = chroma_region(region)
             hidden = self.blur.blurred(u, chroma, also=v)  # both chroma planes in one blur
             paste(u, chroma, hidden[..., 0])

@@ -90,6 +90,73 @@ def build_regions(
     return regions
 
 
+#: Regions whose windows share at least this part of the smaller one are blurred as one.
+MERGE_SHARE = 0.5
+
+
+def merge_overlapping(regions: list[Region], share: float = MERGE_SHARE) -> list[Region]:
+    """``regions`` with each group of strongly overlapping ones replaced by one region.
+
+    Two regions are grouped when the intersection of their windows is at least ``share`` of the
+    smaller window (a tracked box and the filled box of the same face, say). A group becomes one
+    region: the union of the boxes (so its size, and a blur's sigma, is at least each member's),
+    the union of the windows, and the union of the masks, so every pixel any member hides is
+    still hidden. Regions left alone keep their order; merged groups come after them.
+    """
+    if len(regions) < 2:
+        return regions
+    windows = np.asarray([r.window for r in regions], dtype=np.int64)
+    width = np.maximum(
+        0,
+        np.minimum(windows[:, None, 2], windows[None, :, 2])
+        - np.maximum(windows[:, None, 0], windows[None, :, 0]),
+    )
+    height = np.maximum(
+        0,
+        np.minimum(windows[:, None, 3], windows[None, :, 3])
+        - np.maximum(windows[:, None, 1], windows[None, :, 1]),
+    )
+    areas = (windows[:, 2] - windows[:, 0]) * (windows[:, 3] - windows[:, 1])
+    smaller = np.minimum(areas[:, None], areas[None, :])
+    close = np.triu(width * height >= share * np.maximum(smaller, 1), k=1)
+    if not close.any():
+        return regions
+    parent = list(range(len(regions)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, j in zip(*np.nonzero(close), strict=True):
+        parent[root(int(j))] = root(int(i))
+    groups: dict[int, list[int]] = {}
+    for i in range(len(regions)):
+        groups.setdefault(root(i), []).append(i)
+    alone = [regions[g[0]] for g in groups.values() if len(g) == 1]
+    return alone + [_merged([regions[i] for i in g]) for g in groups.values() if len(g) > 1]
+
+
+def _merged(group: list[Region]) -> Region:
+    """One region covering every pixel of ``group`` (see `merge_overlapping`)."""
+    x1 = min(r.window[0] for r in group)
+    y1 = min(r.window[1] for r in group)
+    x2 = max(r.window[2] for r in group)
+    y2 = max(r.window[3] for r in group)
+    mask = np.zeros((y2 - y1, x2 - x1), dtype=bool)
+    for r in group:
+        wx1, wy1, wx2, wy2 = r.window
+        mask[wy1 - y1 : wy2 - y1, wx1 - x1 : wx2 - x1] |= r.mask
+    box = (
+        min(r.box[0] for r in group),
+        min(r.box[1] for r in group),
+        max(r.box[2] for r in group),
+        max(r.box[3] for r in group),
+    )
+    return Region(box=box, window=(x1, y1, x2, y2), mask=mask)
+
+
 def union_mask(regions: list[Region], width: int, height: int) -> BoolMask:
     """All hidden pixels of an image as one ``(H, W)`` mask."""
     mask = np.zeros((height, width), dtype=bool)
