@@ -15,9 +15,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from faceveil.anonymize.anonymizer import Anonymizer
+from faceveil.anonymize.anonymizer import Anonymizer, Result
 from faceveil.config import AnonymizerConfig, MaskConfig
 from faceveil.core.detections import Detections
+from faceveil.core.frame import Frame
 from faceveil.detection.fake import FakeDetector, boxes
 from faceveil.errors import ConfigError, InputError, ModelError, StreamError, ValidationError
 from faceveil.stream.engine import LiveConfig, LiveSession
@@ -281,6 +282,42 @@ def test_a_slow_engine_drops_frames_and_never_passes_one_raw(policy: str) -> Non
         assert stats.sink_dropped["collect"] == 0
     else:
         assert len(sink.frames) == stats.anonymized and stats.repeated == 0
+
+
+class SlowHiding(Anonymizer):
+    """An Anonymizer whose hiding takes ``cost`` seconds (sleeping, as a busy C library would)."""
+
+    def __init__(self, detector: FakeDetector, cost: float) -> None:
+        super().__init__(SOLID, detector=detector)
+        self.cost = cost
+
+    def hide(self, image: RGBImage | Frame, detections: Detections) -> Result:
+        time.sleep(self.cost)
+        return super().hide(image, detections)
+
+
+def test_detecting_the_next_frame_overlaps_hiding_this_one() -> None:
+    """Detection (25 ms) and hiding (25 ms) of every frame, frames 40 ms apart: one after the
+    other they would need 50 ms a frame and drop a fifth of them; overlapped, none is dropped."""
+    source = ListSource(30, 0.04)
+    sink = CollectSink()
+    anonymizer = SlowHiding(slow_detector(None, 0.025, boxes(FACE)), 0.025)
+    worker = StreamWorker(spec("s", queue_size=2), anonymizer, sinks=[sink], source=source)
+    worker.run()
+    assert worker.stats.dropped == worker.stats.dropped_late == 0
+    assert worker.stats.detected == 30
+    assert [f.pts for f in sink.frames] == pytest.approx([i * 0.04 for i in range(30)])
+    assert all(face_hidden(f.image) for f in sink.frames)
+
+
+def test_prepare_then_finish_is_process() -> None:
+    one, two = session(FakeDetector(boxes(FACE))), session(FakeDetector(boxes(FACE)))
+    for i in range(6):
+        rgb = picture(i)
+        prepared = two.prepare(rgb, 100.0 + i * 0.04)
+        a, b = one.process(rgb, 100.0 + i * 0.04), two.finish(prepared)
+        assert np.array_equal(a.image, b.image) and a.detected == b.detected and a.faces == b.faces
+    assert one.detections == two.detections >= 1
 
 
 def test_frames_older_than_max_lag_are_dropped() -> None:

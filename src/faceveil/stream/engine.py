@@ -7,6 +7,11 @@ every ``max_detect_every`` frames; a :class:`~faceveil.tracking.FaceTracker` kee
 the frames between. Raw detections are always hidden; the tracker only adds regions. When the
 detector fails on a frame, the whole frame is hidden (black), never shown as it came.
 
+A frame goes through two stages, :meth:`LiveSession.prepare` (detection) and
+:meth:`LiveSession.finish` (tracking and hiding); :meth:`LiveSession.process` runs both. A caller
+with two threads (``faceveil stream``) runs them overlapped: the next frame is detected while the
+one before is hidden, so a slow detection no longer holds up the frames after it.
+
 Used by ``faceveil stream`` and by the web app's live camera page (one session per WebSocket,
 called from that connection's worker thread)::
 
@@ -109,6 +114,27 @@ class LiveFrame:
     hidden_whole: bool = False
 
 
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """A frame after the detection stage, on its way to :meth:`LiveSession.finish`.
+
+    Attributes:
+        rgb: the frame (not modified).
+        capture_time: when it was captured, on the session's clock.
+        found: the detector's faces on it (empty when it was not detected).
+        detected: whether the detector ran on it.
+        failed: the detector failed: the whole frame is hidden.
+        reset: the source reconnected before this frame: tracks are forgotten first.
+    """
+
+    rgb: RGBImage
+    capture_time: float
+    found: Detections
+    detected: bool
+    failed: bool
+    reset: bool = False
+
+
 class _Ema:
     """Exponential moving average; None until the first sample."""
 
@@ -130,7 +156,8 @@ class LiveSession:
         detector: use this detector (tests pass a fake) instead of the configured one.
         clock: the clock of ``capture_time`` (``time.monotonic`` by default).
 
-    Not thread-safe: call :meth:`process` from one thread per session.
+    Not thread-safe: call :meth:`process` from one thread per session, or :meth:`prepare` from
+    one thread and :meth:`finish` from one other, each in capture order.
     """
 
     def __init__(
@@ -181,7 +208,8 @@ class LiveSession:
         """How often the detector runs now (1: every frame), from the measured costs.
 
         Each frame may spend ``detect_budget`` x the frame period; what the rest of the work
-        (tracking, hiding) leaves of it goes to the detector, spread over N frames.
+        (tracking, hiding) leaves of it goes to the detector, spread over N frames (also when
+        the two stages overlap in two threads: the machine's cores are shared all the same).
         """
         cost = self._detect_cost.value
         if cost is None:
@@ -194,7 +222,7 @@ class LiveSession:
         return max(1, min(self.config.max_detect_every, wanted))
 
     def process(self, rgb: RGBImage, capture_time: float, frame_period: float | None = None) -> LiveFrame:
-        """Anonymize one frame.
+        """Anonymize one frame (:meth:`prepare`, then :meth:`finish`).
 
         Args:
             rgb: the ``(H, W, 3)`` uint8 RGB frame (not modified).
@@ -207,8 +235,19 @@ class LiveSession:
         Returns:
             the anonymized frame and its figures.
         """
+        return self.finish(self.prepare(rgb, capture_time, frame_period))
+
+    def prepare(
+        self, rgb: RGBImage, capture_time: float, frame_period: float | None = None, *, reset: bool = False
+    ) -> Prepared:
+        """The detection stage: detect on ``rgb`` if its turn has come (arguments as for
+        :meth:`process`; ``reset``: the source reconnected, the frame is detected and tracks are
+        forgotten before it). The frame is not shown yet: only :meth:`finish` makes it safe."""
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValidationError(f"expected an (H, W, 3) uint8 RGB image, got {getattr(rgb, 'shape', None)}")
+        if reset:
+            self._since_detect = math.inf
+            self._last_capture = None
         self._note_capture(capture_time, frame_period)
         detect = self._since_detect + 1 >= self.detect_every
         if detect:
@@ -216,8 +255,16 @@ class LiveSession:
         else:
             self._since_detect += 1
             found, failed = Detections.empty(), False
+        return Prepared(rgb, capture_time, found, detect, failed, reset)
+
+    def finish(self, prepared: Prepared) -> LiveFrame:
+        """The hiding stage: track and hide a prepared frame (in capture order)."""
         started = self.clock()
-        regions = self.tracker.update(found)
+        if prepared.reset:
+            self.tracker.reset()
+        rgb = prepared.rgb
+        regions = self.tracker.update(prepared.found)
+        failed = prepared.failed
         image = (
             self.anonymizer.mark(np.zeros_like(rgb)) if failed else self.anonymizer.hide(rgb, regions).image
         )
@@ -225,10 +272,10 @@ class LiveSession:
         done = self.clock()
         self._other_cost.add(max(0.0, done - started))
         fps = self._note_done(done)
-        latency_ms = max(0.0, (done - capture_time) * 1000.0)
+        latency_ms = max(0.0, (done - prepared.capture_time) * 1000.0)
         if self.config.overlay:
             draw_overlay(image, fps=fps, faces=len(regions), latency_ms=latency_ms)
-        return LiveFrame(image, len(regions), latency_ms, fps, detect, regions, failed)
+        return LiveFrame(image, len(regions), latency_ms, fps, prepared.detected, regions, failed)
 
     # ------------------------------------------------------------------------------------------
     def _note_capture(self, capture_time: float, frame_period: float | None) -> None:

@@ -1,11 +1,13 @@
 """One live stream end to end: source -> `LiveSession` -> sinks, in threads, never a raw frame.
 
 The reader thread decodes frames into a mailbox of ``queue_size`` frames; when it is full the
-oldest waiting frame is dropped. The worker thread takes the next frame, drops it too when it is
-older than ``max_lag`` seconds, and otherwise has the engine anonymize it; only that result goes
-to the sinks. With ``on_late="repeat"`` every dropped frame is replaced by the last anonymized
-frame at the dropped frame's time (outputs keep a steady frame rate); with ``drop`` it is left
-out. Before the first frame is anonymized, a dropped frame is replaced by nothing.
+oldest waiting frame is dropped. The detection thread takes the next frame, drops it too when it
+is older than ``max_lag`` seconds, and otherwise runs the engine's detection stage on it; the
+worker thread then tracks and hides it (the engine's second stage, in capture order, while the
+next frame is being detected). Only that result goes to the sinks. With ``on_late="repeat"``
+every dropped frame is replaced by the last anonymized frame at the dropped frame's time
+(outputs keep a steady frame rate); with ``drop`` it is left out. Before the first frame is
+anonymized, a dropped frame is replaced by nothing.
 
 Sound (``audio="keep"``, the default) goes its own way: the reader hands each decoded block to
 an audio thread, which runs it through the stream's audio filter (none by default) and gives
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections import deque
@@ -33,6 +36,7 @@ from faceveil.config import check_choice
 from faceveil.errors import ConfigError, StreamError
 from faceveil.stream.audio import AUDIO_CHOICES, AudioBlock, AudioFilterFactory, FilteredAudio
 from faceveil.stream.engine import LiveConfig, LiveFrame, LiveSession
+from faceveil.stream.handoff import HANDOFF_SIZE, Handoff, Mailbox, hand_over
 from faceveil.stream.mjpeg import MjpegSink
 from faceveil.stream.records import SegmentManifestConfig, SegmentManifests
 from faceveil.stream.runner import SinkRunner
@@ -156,35 +160,6 @@ class FrameSource(Protocol):
         """Hand every frame to ``emit`` until the source ends (or the worker's stop is set)."""
 
 
-class _Mailbox:
-    """Bounded hand-over from the reader: a full box drops its oldest frame."""
-
-    def __init__(self, size: int, dropped: Callable[[CapturedFrame], None]) -> None:
-        self._items: deque[CapturedFrame] = deque()
-        self._size = size
-        self._cond = threading.Condition()
-        self._dropped = dropped
-        self.closed = False
-
-    def put(self, item: CapturedFrame) -> None:
-        with self._cond:
-            if len(self._items) >= self._size:
-                self._dropped(self._items.popleft())
-            self._items.append(item)
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self.closed = True
-            self._cond.notify()
-
-    def get(self, timeout: float) -> CapturedFrame | None:
-        """The next frame; None on timeout or when closed and empty."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._items or self.closed, timeout)
-            return self._items.popleft() if self._items else None
-
-
 class StreamWorker:
     """Runs one `StreamSpec`: call :meth:`run` (blocking) or :meth:`start` then :meth:`join`.
 
@@ -260,7 +235,7 @@ class StreamWorker:
         runners = [SinkRunner(s, delivered=self.stats.delivered) for s in sinks]
         for runner in runners:
             runner.start()
-        mailbox = _Mailbox(self.spec.queue_size, self._dropped_in_queue)
+        mailbox = Mailbox(self.spec.queue_size, self._dropped_in_queue)
         reader_error: list[BaseException] = []
         reader = threading.Thread(
             target=self._read,
@@ -299,7 +274,7 @@ class StreamWorker:
             raise
         return sinks
 
-    def _read(self, mailbox: _Mailbox, errors: list[BaseException]) -> None:
+    def _read(self, mailbox: Mailbox, errors: list[BaseException]) -> None:
         try:
             self.reader.run(self._counted(mailbox))
         except BaseException as exc:  # noqa: BLE001 - re-raised by run() in the caller's thread
@@ -318,7 +293,7 @@ class StreamWorker:
         if self.sound is not None:
             self.sound.put(block)
 
-    def _counted(self, mailbox: _Mailbox) -> Callable[[CapturedFrame], None]:
+    def _counted(self, mailbox: Mailbox) -> Callable[[CapturedFrame], None]:
         def put(frame: CapturedFrame) -> None:
             self.stats.frames_in += 1
             mailbox.put(frame)
@@ -349,7 +324,46 @@ class StreamWorker:
         if self.spec.on_late == "repeat":
             self._repeats.append(frame.pts)
 
-    def _loop(self, mailbox: _Mailbox, runners: list[SinkRunner], audit: IO[str] | None) -> None:
+    def _loop(self, mailbox: Mailbox, runners: list[SinkRunner], audit: IO[str] | None) -> None:
+        """Hide and emit the frames the detection thread prepares, in order, until it ends."""
+        handoff: queue.Queue[Handoff] = queue.Queue(maxsize=HANDOFF_SIZE)
+        ended = threading.Event()  # this loop has ended: the detection thread stops waiting on it
+        detection = threading.Thread(
+            target=self._detect_loop,
+            args=(mailbox, handoff, ended),
+            name=f"faceveil-detect-{self.spec.name}",
+            daemon=True,
+        )
+        detection.start()
+        try:
+            while True:
+                item = handoff.get()
+                if isinstance(item, BaseException):
+                    raise item
+                if item is None:
+                    break
+                captured, prepared = item
+                self._flush_repeats(captured.pts, runners, audit)
+                out = self.session.finish(prepared)
+                self.stats.processed(out)
+                self._last = (out, captured.pts)
+                self._emit(out, captured.pts, captured.capture_time, runners, audit, captured)
+        finally:
+            ended.set()
+            self.stop.set()
+            detection.join()
+        self._flush_repeats(float("inf"), runners, audit)
+
+    def _detect_loop(self, mailbox: Mailbox, handoff: queue.Queue[Handoff], ended: threading.Event) -> None:
+        """The detection thread: next frame, late ones dropped, the engine's first stage."""
+        last: Handoff = None
+        try:
+            self._prepare_frames(mailbox, lambda item: hand_over(handoff, item, ended))
+        except BaseException as exc:  # noqa: BLE001 - raised by the worker loop in its thread
+            last = exc
+        hand_over(handoff, last, ended)
+
+    def _prepare_frames(self, mailbox: Mailbox, put: Callable[[Handoff], None]) -> None:
         deadline = None if self.spec.duration is None else time.monotonic() + self.spec.duration
         while not self.stop.is_set():
             if deadline is not None and time.monotonic() >= deadline:
@@ -359,20 +373,15 @@ class StreamWorker:
                 if mailbox.closed:
                     return
                 continue
+            reset = False
             if item.connection != self.stats.connection:
                 self.stats.connection = item.connection
-                if item.connection > 1:
-                    self.session.reset()
-            self._flush_repeats(item.pts, runners, audit)
+                reset = item.connection > 1
             if time.monotonic() - item.capture_time > self.spec.max_lag:
                 self._drop(item, late=True)
                 continue
             rgb = item.rgb if self.spec.output_size is None else fit_within(item.rgb, self.spec.output_size)
-            out = self.session.process(rgb, item.capture_time, item.period)
-            self.stats.processed(out)
-            self._last = (out, item.pts)
-            self._emit(out, item.pts, item.capture_time, runners, audit, item)
-        self._flush_repeats(float("inf"), runners, audit)
+            put((item, self.session.prepare(rgb, item.capture_time, item.period, reset=reset)))
 
     def _flush_repeats(self, before: float, runners: list[SinkRunner], audit: IO[str] | None) -> None:
         while self._repeats and self._repeats[0] < before:
