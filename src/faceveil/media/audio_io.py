@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from faceveil.errors import CorruptInputError, EmptyInputError, InputError, OutputError, UnsupportedInputError
+from faceveil.errors import CorruptInputError, OutputError, UnsupportedInputError
+from faceveil.media.local import input_options, open_local
 from faceveil.voice.config import VoiceConfig
 from faceveil.voice.transform import FloatArray, measure_spectrum, voice_filter
 
 #: Demuxers faceveil reads audio files with.
 AUDIO_DEMUXERS = "wav,flac,mp3,mov,mp4,m4a,aac,ogg"
-_INPUT_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": AUDIO_DEMUXERS}
 AUDIO_EXTENSIONS = frozenset({".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".oga"})
 
 
@@ -73,16 +73,8 @@ def _av() -> Any:
 
 def open_audio(path: str | os.PathLike[str]) -> tuple[Any, AudioInfo]:
     """Open an audio file for reading (by content); refuse what is not a plain audio file."""
-    av = _av()
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input file not found: {path}")
-    if path.stat().st_size == 0:
-        raise EmptyInputError(f"{path} is empty")
-    try:
-        container = av.open(str(path), mode="r", options=dict(_INPUT_OPTIONS))
-    except av.error.FFmpegError as exc:
-        raise UnsupportedInputError(f"{path} is not an audio file faceveil can read: {exc}") from None
+    container = open_local(path, AUDIO_DEMUXERS, "an audio file")
     try:
         if container.streams.video and any(s.frames != 1 for s in container.streams.video):
             raise UnsupportedInputError(f"{path} has a video stream: use faceveil video --voice disguise")
@@ -257,7 +249,9 @@ def track_spectrum(stream: Any, rate: int, layout: str, config: VoiceConfig) -> 
     cannot be read again (the track is then normalised as it comes, like live sound)."""
     av = _av()
     try:
-        container = av.open(str(stream.container.name), mode="r", options={"protocol_whitelist": "file"})
+        # the demuxer that opened the file already (its name lists every format it reads)
+        demuxer = stream.container.format.name
+        container = av.open(str(stream.container.name), mode="r", options=input_options(demuxer))
     except (av.error.FFmpegError, OSError, AttributeError):
         return None
     try:

@@ -28,12 +28,11 @@ from faceveil.core.frame import Frame, FrameTime
 from faceveil.errors import (
     ConfigError,
     CorruptInputError,
-    EmptyInputError,
-    InputError,
     OutputError,
     UnsupportedInputError,
 )
 from faceveil.media.audio_io import DisguisedTrack
+from faceveil.media.local import input_options, open_local
 from faceveil.voice.config import VoiceConfig
 
 if TYPE_CHECKING:
@@ -45,7 +44,6 @@ RGBImage = npt.NDArray[np.uint8]
 SAFE_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,gif,h264,hevc,mjpeg,m4v"
 
 #: FFmpeg options of every input: local files only, through an allowed demuxer.
-_INPUT_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": SAFE_DEMUXERS}
 
 #: Output containers by extension: (FFmpeg muxer, video codec, audio codec, pixel format).
 OUTPUT_FORMATS: dict[str, tuple[str, str, str]] = {
@@ -163,18 +161,8 @@ def _av() -> Any:
 
 def open_input(path: str | os.PathLike[str]) -> Any:
     """Open a video file for reading, refusing anything that is not a plain local media file."""
-    av = _av()
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"input file not found: {path}")
-    if path.stat().st_size == 0:
-        raise EmptyInputError(f"{path} is empty")
-    try:
-        container = av.open(str(path), mode="r", options=dict(_INPUT_OPTIONS))
-    except av.error.InvalidDataError as exc:
-        raise UnsupportedInputError(f"{path} is not a video faceveil can read: {exc}") from None
-    except av.error.FFmpegError as exc:
-        raise UnsupportedInputError(f"{path} cannot be opened as a video: {exc}") from None
+    container = open_local(path, SAFE_DEMUXERS, "a video")
     if not container.streams.video:
         container.close()
         raise UnsupportedInputError(f"{path} has no video stream")
@@ -190,7 +178,7 @@ def _rotation(container: Any) -> int:
     """
     av = _av()
     try:
-        with av.open(container.name, mode="r", options=dict(_INPUT_OPTIONS)) as peek:
+        with av.open(container.name, mode="r", options=input_options(SAFE_DEMUXERS)) as peek:
             for frame in peek.decode(video=0):
                 degrees = float(getattr(frame, "rotation", 0) or 0)
                 return round(degrees / 90) * 90 % 360
