@@ -43,8 +43,6 @@ RGBImage = npt.NDArray[np.uint8]
 #: Demuxers faceveil reads. Anything that can reference other files or URLs is left out.
 SAFE_DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,flv,mpegts,mpeg,ogg,asf,gif,h264,hevc,mjpeg,m4v"
 
-#: FFmpeg options of every input: local files only, through an allowed demuxer.
-
 #: Output containers by extension: (FFmpeg muxer, video codec, audio codec, pixel format).
 OUTPUT_FORMATS: dict[str, tuple[str, str, str]] = {
     ".mp4": ("mp4", "libx264", "aac"),

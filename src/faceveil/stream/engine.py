@@ -190,6 +190,10 @@ class LiveSession:
     def reset(self) -> None:
         """Forget tracks and timing (the source reconnected: the next frame is detected)."""
         self.tracker.reset()
+        self._restart_detection()
+
+    def _restart_detection(self) -> None:
+        """Detect the next frame and measure the frame rate anew (the detection stage's part)."""
         self._since_detect = math.inf
         self._last_capture = None
 
@@ -246,8 +250,7 @@ class LiveSession:
         if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValidationError(f"expected an (H, W, 3) uint8 RGB image, got {getattr(rgb, 'shape', None)}")
         if reset:
-            self._since_detect = math.inf
-            self._last_capture = None
+            self._restart_detection()
         self._note_capture(capture_time, frame_period)
         detect = self._since_detect + 1 >= self.detect_every
         if detect:
