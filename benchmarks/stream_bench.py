@@ -44,8 +44,9 @@ from faceveil.stream.engine import LiveConfig
 from faceveil.stream.safety import parse_source
 from faceveil.stream.sinks import OutputSpec
 from faceveil.stream.sources import SourceConfig
+from faceveil.stream.spec import StreamSpec
 from faceveil.stream.stats import percentile
-from faceveil.stream.worker import StreamSpec, StreamWorker
+from faceveil.stream.worker import StreamWorker
 
 ROOT = Path(__file__).resolve().parents[1]
 VIDEOS = ROOT.parent / "shared" / "data" / "videos"

@@ -26,7 +26,8 @@ from faceveil.stream.overlay import overlay_text
 from faceveil.stream.safety import SourceSpec
 from faceveil.stream.sinks import OutputFrame, OutputSpec
 from faceveil.stream.sources import CapturedFrame, SourceConfig, SourceReader
-from faceveil.stream.worker import StreamSpec, StreamWorker, run_streams
+from faceveil.stream.spec import StreamSpec
+from faceveil.stream.worker import StreamWorker, run_streams
 from faceveil.tracking.tracker import TrackerConfig
 
 RGBImage = npt.NDArray[np.uint8]

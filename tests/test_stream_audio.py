@@ -38,7 +38,8 @@ from faceveil.stream.runner import SinkRunner
 from faceveil.stream.safety import SourceSpec
 from faceveil.stream.sinks import FileSink, OutputFrame, OutputSpec
 from faceveil.stream.sources import CapturedFrame
-from faceveil.stream.worker import StreamSpec, StreamWorker
+from faceveil.stream.spec import StreamSpec
+from faceveil.stream.worker import StreamWorker
 
 Samples = npt.NDArray[np.float32]
 FPS = 25

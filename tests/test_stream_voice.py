@@ -31,8 +31,8 @@ from faceveil.stream.audio import AUDIO_RATE, AudioBlock, FilteredAudio, disguis
 from faceveil.stream.config import load_streams, stream_spec
 from faceveil.stream.records import stream_settings
 from faceveil.stream.sound import SoundPath
+from faceveil.stream.spec import StreamSpec
 from faceveil.stream.stats import StreamStats
-from faceveil.stream.worker import StreamSpec
 from faceveil.voice import VoiceBlockFilter, VoiceConfig, disguise_voice
 from test_stream_audio import FACE, AVSource, offsets, record
 from test_stream_live import faceveil, finish, free_port

@@ -26,8 +26,9 @@ from faceveil.errors import ConfigError, FaceveilError
 from faceveil.stream.audio import AUDIO_CHOICES
 from faceveil.stream.config import load_streams, stream_spec
 from faceveil.stream.engine import DEFAULT_LIVE_MAX_SIDE, DEFAULT_LIVE_PRESET
+from faceveil.stream.spec import ON_LATE, StreamSpec
 from faceveil.stream.stats import StreamStats
-from faceveil.stream.worker import ON_LATE, StreamSpec, run_streams
+from faceveil.stream.worker import run_streams
 
 _DESCRIPTION = """Anonymize a live source in real time: every frame is anonymized before it goes
 to any output; when processing falls behind, frames are dropped (or the last anonymized frame

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from faceveil.errors import CorruptInputError, OutputError, UnsupportedInputError
-from faceveil.media.local import input_options, open_local
+from faceveil.media.local import av_module, input_options, open_local
 from faceveil.voice.config import VoiceConfig
 from faceveil.voice.transform import FloatArray, measure_spectrum, voice_filter
 
@@ -63,12 +63,6 @@ class AudioInfo:
     codec: str
     demuxer: str
     duration: float | None
-
-
-def _av() -> Any:
-    import av
-
-    return av
 
 
 def open_audio(path: str | os.PathLike[str]) -> tuple[Any, AudioInfo]:
@@ -135,7 +129,7 @@ def decode_blocks(
     container: Any, info: AudioInfo, rate: int | None = None
 ) -> Iterator[npt.NDArray[np.float32]]:
     """Float32 ``(n, channels)`` blocks of the first audio stream (resampled to ``rate`` if given)."""
-    av = _av()
+    av = av_module()
     count = 0
     try:
         stream = container.streams.audio[0]
@@ -153,7 +147,7 @@ def _resampled(
     container: Any, stream: Any, layout: str, channels: int, rate: int
 ) -> Iterator[npt.NDArray[np.float32]]:
     """Float32 ``(n, channels)`` blocks of ``stream``, resampled to ``layout`` and ``rate``."""
-    resampler = _av().AudioResampler(format="flt", layout=layout, rate=rate)
+    resampler = av_module().AudioResampler(format="flt", layout=layout, rate=rate)
     for frame in container.decode(stream):
         for out in resampler.resample(frame):
             yield _packed(out, channels)
@@ -195,7 +189,7 @@ class AudioWriter:
     """
 
     def __init__(self, path: Path, fmt: AudioFormat, rate: int, layout: str) -> None:
-        av = self._av = _av()
+        av = self._av = av_module()
         try:
             self.container = av.open(str(path), mode="w", format=fmt.muxer, options={"fflags": "+bitexact"})
         except (av.error.FFmpegError, OSError) as exc:
@@ -247,7 +241,7 @@ def track_spectrum(stream: Any, rate: int, layout: str, config: VoiceConfig) -> 
     """The long-term spectrum of a file's sound track ``stream`` (a PyAV stream of an open file),
     from a first pass over that track alone in a container of its own; None when the file
     cannot be read again (the track is then normalised as it comes, like live sound)."""
-    av = _av()
+    av = av_module()
     try:
         # the demuxer that opened the file already (its name lists every format it reads)
         demuxer = stream.container.format.name
@@ -277,7 +271,7 @@ class DisguisedTrack:
     """
 
     def __init__(self, rate: int, layout: str, config: VoiceConfig, source: Any = None) -> None:
-        av = self._av = _av()
+        av = self._av = av_module()
         self._resampler = av.AudioResampler(format="flt", layout=layout, rate=rate)
         self._channels = len(av.AudioLayout(layout).channels)
         spectrum = track_spectrum(source, rate, layout, config) if config.normalise and source else None

@@ -14,6 +14,13 @@ from typing import Any
 from faceveil.errors import EmptyInputError, InputError, UnsupportedInputError
 
 
+def av_module() -> Any:
+    """PyAV, imported where it is first needed (a heavy import)."""
+    import av
+
+    return av
+
+
 def input_options(demuxers: str) -> dict[str, str]:
     """FFmpeg options that keep an opening to local files and to ``demuxers`` (comma-separated)."""
     return {"protocol_whitelist": "file", "format_whitelist": demuxers}
@@ -22,8 +29,7 @@ def input_options(demuxers: str) -> dict[str, str]:
 def open_local(path: str | os.PathLike[str], demuxers: str, kind: str) -> Any:
     """Open ``path`` for reading with `input_options`; a missing, empty or unreadable file is an
     `InputError` naming it (``kind``: what it should be, "an audio file", "a video")."""
-    import av
-
+    av = av_module()
     path = Path(path)
     if not path.is_file():
         raise InputError(f"input file not found: {path}")

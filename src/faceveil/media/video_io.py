@@ -32,7 +32,7 @@ from faceveil.errors import (
     UnsupportedInputError,
 )
 from faceveil.media.audio_io import DisguisedTrack
-from faceveil.media.local import input_options, open_local
+from faceveil.media.local import av_module, input_options, open_local
 from faceveil.voice.config import VoiceConfig
 
 if TYPE_CHECKING:
@@ -151,12 +151,6 @@ def codec_threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _av() -> Any:
-    import av
-
-    return av
-
-
 def open_input(path: str | os.PathLike[str]) -> Any:
     """Open a video file for reading, refusing anything that is not a plain local media file."""
     path = Path(path)
@@ -174,7 +168,7 @@ def _rotation(container: Any) -> int:
     longer exports a ``rotate`` tag, so the first frame is decoded from a second opening of the
     file, with the same allow-list; the caller's container keeps its read position.
     """
-    av = _av()
+    av = av_module()
     try:
         with av.open(container.name, mode="r", options=input_options(SAFE_DEMUXERS)) as peek:
             for frame in peek.decode(video=0):
@@ -252,7 +246,7 @@ class AudioPacket:
 def read_media(container: Any, info: VideoInfo, audio: bool) -> Iterator[DecodedFrame | AudioPacket]:
     """Upright RGB frames of the first video stream, with their exact timestamps, and (if
     ``audio``) the first audio stream's packets, in file order."""
-    av = _av()
+    av = av_module()
     video = container.streams.video[0]
     video.thread_type = "AUTO"
     # one decoding thread per core, at most 4: FFmpeg's default (cores + 1) holds a picture per
@@ -418,7 +412,7 @@ class VideoSink:
     def __init__(
         self, path: Path, fmt: tuple[str, str, str], info: VideoInfo, audio_in: Any, config: VideoOutputConfig
     ) -> None:
-        av = _av()
+        av = av_module()
         muxer, video_codec, audio_codec = fmt
         self._av = av
         options = {"fflags": "+bitexact"}

@@ -39,7 +39,7 @@ from faceveil.stream.records import SegmentManifestConfig
 from faceveil.stream.safety import parse_source
 from faceveil.stream.sinks import EncoderConfig, parse_output
 from faceveil.stream.sources import SourceConfig
-from faceveil.stream.worker import StreamSpec
+from faceveil.stream.spec import StreamSpec
 from faceveil.tracking.tracker import TrackerConfig
 
 #: Every key a stream accepts, with its default.

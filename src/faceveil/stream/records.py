@@ -21,7 +21,7 @@ from faceveil.stream.safety import public_url
 from faceveil.stream.sinks import OutputSpec, SegmentCounts
 
 if TYPE_CHECKING:
-    from faceveil.stream.worker import StreamSpec
+    from faceveil.stream.spec import StreamSpec
 
 MANIFEST_SUFFIX = ".manifest.json"
 

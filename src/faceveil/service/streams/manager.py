@@ -36,8 +36,9 @@ from faceveil.stream.mjpeg import PreviewSink
 from faceveil.stream.safety import SourceSpec, check_url, parse_source, redact_in
 from faceveil.stream.sinks import EncoderConfig, FileSink, OutputSpec, PushSink, Sink, parse_output
 from faceveil.stream.sources import SourceConfig
+from faceveil.stream.spec import StreamSpec
 from faceveil.stream.stats import percentile
-from faceveil.stream.worker import StreamSpec, StreamWorker
+from faceveil.stream.worker import StreamWorker
 
 log = logging.getLogger("faceveil.service.streams")
 #: Seconds between two looks of the monitor (fps window, quota).
