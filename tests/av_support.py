@@ -27,6 +27,7 @@ VOWEL_F0 = 140.0
 _OVERTONES = (1, 0.7, 0.5, 0.35, 0.25, 0.15)
 _HARMONICS = "+".join(f"{a}*sin(2*PI*{k * VOWEL_F0:g}*t)" for k, a in enumerate(_OVERTONES, 1))
 VOWEL = f"if(lt(mod(t\\,1)\\,0.4)\\,0.16*({_HARMONICS})\\,0)"
+_FLASH_S = 0.1  # how long each flash lasts, the drawbox's enable below
 _FLASH = "drawbox=x=0:y=0:w=32:h=32:color=white:t=fill:enable='lt(mod(t\\,1)\\,0.1)'"
 
 
@@ -110,15 +111,30 @@ def sync(path: Path, rate: float) -> tuple[list[tuple[float, float]], float, flo
     sample_rate = RATE
     with av.open(str(path)) as container:
         sample_rate = container.streams.audio[0].codec_context.sample_rate or RATE
-    period = 1.0 / rate
-    flashes = [
-        times[i]
-        for i in range(1, len(times))
-        if lit[i] and not lit[i - 1] and abs(times[i] - times[i - 1] - period) < 0.25 * period
-    ]
+    flashes = _flash_starts(times, lit, 1.0 / rate)
     loud = np.flatnonzero(np.abs(sound) > 0.1)
     assert len(loud), f"{path.name}: no beep in the sound"
     firsts = [loud[0]] + [b for a, b in pairwise(loud) if b - a > sample_rate // 2]
     beeps = [start + i / sample_rate for i in firsts]
     pairs = [(f, min(beeps, key=lambda b, f=f: abs(b - f)) - f) for f in flashes]  # type: ignore[misc]
-    return pairs, len(sound) / sample_rate, times[-1] - times[0] + period
+    return pairs, len(sound) / sample_rate, times[-1] - times[0] + 1.0 / rate
+
+
+def _flash_starts(times: list[float], lit: list[bool], period: float) -> list[float]:
+    """The times of the frames that certainly start a flash: a lit frame whose predecessor is dark
+    and one period earlier, or (after frames a busy live engine dropped) the first of a run of lit
+    frames, one period apart, too long to have had a lit frame before it (the flash lasts 0.1 s)."""
+
+    def next_to(i: int) -> bool:
+        return abs(times[i] - times[i - 1] - period) < 0.25 * period
+
+    starts = []
+    for i in range(1, len(times)):
+        if not lit[i] or lit[i - 1]:
+            continue
+        run = 1
+        while i + run < len(times) and lit[i + run] and next_to(i + run):
+            run += 1
+        if next_to(i) or run * period >= _FLASH_S - 1e-6:
+            starts.append(times[i])
+    return starts
