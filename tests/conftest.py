@@ -7,13 +7,15 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 _MODEL_CACHE: list[str] = []
+_RAY_STOPS: list[Callable[[], None]] = []  # stops the running Ray cluster
+_LAST_RAY_TEST: list[pytest.Item] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,13 +67,37 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def ray_cluster() -> Iterator[str]:
     """A real two-node Ray cluster on this machine (a head and a second node, one CPU each, the
-    second with the resource ``faceveil_node2``); yields the head's address, stopped after.
+    second with the resource ``faceveil_node2``); yields the head's address, stopped after the
+    last test that uses it (`pytest_runtest_teardown`): idle, its processes would still load the
+    rest of the run, whose live tests are timed.
 
     Each node is a ``ray start --block`` process: terminating it stops exactly the processes it
     started (nothing else of Ray on this machine is touched)."""
-    import subprocess
+    address, stop = _start_ray_cluster()
+    _RAY_STOPS.append(stop)
+    try:
+        yield address
+    finally:
+        stop()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Note the last test that uses the Ray cluster."""
+    users = [item for item in session.items if "ray_cluster" in getattr(item, "fixturenames", ())]
+    _LAST_RAY_TEST[:] = users[-1:]
+
+
+@pytest.hookimpl(trylast=True)  # after the fixtures of the test's module that use the cluster
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After the last test that uses the Ray cluster, stop it."""
+    if item in _LAST_RAY_TEST:
+        while _RAY_STOPS:
+            _RAY_STOPS.pop()()
+
+
+def _start_ray_cluster() -> tuple[str, Callable[[], None]]:
+    """Start the cluster; its address and the (idempotent) function that stops it."""
     import sys
-    import time
 
     ray = Path(sys.executable).with_name("ray")
     if not ray.is_file():
@@ -89,6 +115,14 @@ def ray_cluster() -> Iterator[str]:
     common += ["--disable-usage-stats", "--temp-dir", temp]
     head_args = ["--head", "--port", str(port), "--node-ip-address", "127.0.0.1", "--include-dashboard=false"]
     nodes = [subprocess.Popen([str(ray), "start", *head_args, *common], env=env)]
+    stopped: list[bool] = []
+
+    def stop() -> None:
+        if stopped:
+            return
+        stopped.append(True)
+        _stop_ray_cluster(nodes, temp, saved)
+
     try:
         _wait_for_nodes(ray, address, 1, env)
         node2 = [
@@ -101,24 +135,32 @@ def ray_cluster() -> Iterator[str]:
         ]
         nodes.append(subprocess.Popen([str(ray), "start", *node2, *common], env=env))
         _wait_for_nodes(ray, address, 2, env)
-        yield address
-    finally:
-        if "ray" in sys.modules and sys.modules["ray"].is_initialized():
-            sys.modules["ray"].shutdown()  # this process joined the cluster as a driver
-        for node in reversed(nodes):
-            node.terminate()
-        for node in reversed(nodes):
-            try:
-                node.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                node.kill()
-        time.sleep(0.5)
-        shutil.rmtree(temp, ignore_errors=True)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    except BaseException:
+        stop()
+        raise
+    return address, stop
+
+
+def _stop_ray_cluster(nodes: list[subprocess.Popen[bytes]], temp: str, saved: dict[str, str | None]) -> None:
+    import sys
+    import time
+
+    if "ray" in sys.modules and sys.modules["ray"].is_initialized():
+        sys.modules["ray"].shutdown()  # this process joined the cluster as a driver
+    for node in reversed(nodes):
+        node.terminate()
+    for node in reversed(nodes):
+        try:
+            node.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            node.kill()
+    time.sleep(0.5)
+    shutil.rmtree(temp, ignore_errors=True)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _wait_for_nodes(ray: Path, address: str, count: int, env: dict[str, str], timeout: float = 120) -> None:
