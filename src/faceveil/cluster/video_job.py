@@ -48,7 +48,7 @@ from faceveil.cluster.segments import (
 from faceveil.errors import ClusterError, JobCancelledError, OutputError
 from faceveil.media.video_io import VideoInfo, check_encryptable, open_input, output_format, probe
 from faceveil.pipeline.graph import Progress, temp_output_path
-from faceveil.pipeline.video import VideoJobConfig, VideoReport
+from faceveil.pipeline.video import VideoJobConfig, VideoReport, video_manifest
 
 if TYPE_CHECKING:
     from faceveil.cluster.plan import Segment
@@ -195,7 +195,7 @@ class ClusterVideoJob:
                 identity = file_identity(source, info.width, info.height, plan.frames, info.rate)
                 finish_regions_file(side_tmp, identity, plan.frames)
             if manifest is not None:
-                text = _manifest(self.config, source, target, tmp, side_tmp, report, manifest)
+                text = video_manifest(self.config, source, target, tmp, side_tmp, report, manifest)
                 temps[manifest.path] = temp_output_path(manifest.path)
                 temps[manifest.path].write_text(text, encoding="utf-8")
             for final, temp in temps.items():
@@ -391,31 +391,6 @@ class _Driver:
         self.done_frames += segment.frames
         if self.job.progress is not None:
             self.job.progress(self.done_frames, self.plan.frames)
-
-
-def _manifest(
-    config: VideoJobConfig,
-    source: Path,
-    target: Path,
-    written: Path,
-    regions: Path | None,
-    report: VideoReport,
-    options: ManifestOptions,
-) -> str:
-    from faceveil.compliance.manifest import build_manifest, manifest_text, sha256_file, sign
-    from faceveil.compliance.models import model_files
-
-    document = build_manifest(
-        kind="video",
-        input_digest=sha256_file(source),
-        output=written,
-        output_name=target.name,
-        settings={"video": config},
-        models=model_files(config.anonymizer),
-        counts=report.counts(),
-        regions=regions,
-    )
-    return manifest_text(sign(document, options.signing_key))
 
 
 def anonymize_video_on_cluster(

@@ -287,7 +287,7 @@ class VideoJob:
                 finish_regions_file(side, identity, counts.frames_in, keep)
             if manifest is None:
                 return {}
-            text = self._manifest(Path(source), Path(target), written, side, report, manifest)
+            text = video_manifest(self.config, Path(source), Path(target), written, side, report, manifest)
             return {manifest.path: text}
 
         render_file(
@@ -311,30 +311,32 @@ class VideoJob:
         report.frames, report.frames_in = counts.frames, counts.frames_in
         report.wall_s, report.info = counts.wall_s, counts.info
 
-    def _manifest(
-        self,
-        source: Path,
-        target: Path,
-        written: Path,
-        regions: Path | None,
-        report: VideoReport,
-        options: ManifestOptions,
-    ) -> str:
-        """The signed manifest of ``written`` (the output's temporary name)."""
-        from faceveil.compliance.manifest import build_manifest, manifest_text, sha256_file, sign
-        from faceveil.compliance.models import model_files
 
-        document = build_manifest(
-            kind="video",
-            input_digest=sha256_file(source),
-            output=written,
-            output_name=target.name,
-            settings={"video": self.config},
-            models=model_files(self.config.anonymizer),
-            counts=report.counts(),
-            regions=regions,
-        )
-        return manifest_text(sign(document, options.signing_key))
+def video_manifest(
+    config: VideoJobConfig,
+    source: Path,
+    target: Path,
+    written: Path,
+    regions: Path | None,
+    report: VideoReport,
+    options: ManifestOptions,
+) -> str:
+    """The manifest of a video job, signed when ``options`` has a key: ``written`` is the output
+    under its temporary name, ``regions`` the regions file's (one run's and a cluster's alike)."""
+    from faceveil.compliance.manifest import build_manifest, manifest_text, sha256_file, sign
+    from faceveil.compliance.models import model_files
+
+    document = build_manifest(
+        kind="video",
+        input_digest=sha256_file(source),
+        output=written,
+        output_name=target.name,
+        settings={"video": config},
+        models=model_files(config.anonymizer),
+        counts=report.counts(),
+        regions=regions,
+    )
+    return manifest_text(sign(document, options.signing_key))
 
 
 def hide_decoded(

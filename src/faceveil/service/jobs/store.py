@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from faceveil.service.database import SqliteStore
 
 QUEUED, RUNNING, DONE = "queued", "running", "done"
 FAILED, CANCELLED, EXPIRED = "failed", "cancelled", "expired"
@@ -88,23 +89,11 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
-class JobStore:
+class JobStore(SqliteStore):
     """Thread-safe access to the job table (one connection, one lock, WAL journal)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
+        super().__init__(path, _SCHEMA)
 
     # -- reading ------------------------------------------------------------------------------
     def get(self, job_id: str) -> JobRecord | None:

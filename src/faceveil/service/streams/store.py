@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from faceveil.service.database import SqliteStore
 
 RUNNING, STOPPED = "running", "stopped"
 
@@ -61,22 +62,11 @@ def new_stream_id() -> str:
     return uuid.uuid4().hex
 
 
-class StreamStore:
+class StreamStore(SqliteStore):
     """Thread-safe access to the stream table (its own connection to the jobs database)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.row_factory = sqlite3.Row
-        self._lock = threading.Lock()
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_SCHEMA)
-
-    def close(self) -> None:
-        """Close the database."""
-        with self._lock:
-            self._db.close()
+        super().__init__(path, _SCHEMA)
 
     def get(self, stream_id: str) -> StreamRecord | None:
         """The stream, or None."""
